@@ -1,0 +1,179 @@
+import path from 'node:path';
+import type { Queue, Worker } from 'bullmq';
+import type { Logger } from 'pino';
+import { connectPglite, connectPostgres, type Database } from './db/client.js';
+import { createEventHub, publishCommitted, type EventHub } from './events/hub.js';
+import { createRelay, type Relay } from './events/relay.js';
+import { ensureFirstAdmin } from './identity/bootstrap.js';
+import {
+  closeRegistrationWorker,
+  createRegistrationsQueue,
+  deliverRegistrations,
+  startRegistrationWorker,
+  type RegistrationJobData,
+} from './jobs/registrations.js';
+import { connectBlocking, connectFailFast, type RedisTarget } from './redis/connection.js';
+import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
+import type { Services } from './trpc/context.js';
+
+export interface PhosConfig {
+  /** A PostgreSQL URL, or PGlite in `dataDir` (in memory when undefined). */
+  database: { url: string } | { pgliteDir: string | undefined };
+  /** A Redis to use, or a directory to run a private `redis-server` in. */
+  redis: RedisTarget | { embeddedDir: string };
+  /** Key prefix for queues and channels. */
+  prefix: string;
+  runs: 'all' | 'api' | 'worker';
+  admin?: { email: string; password: string } | undefined;
+  log: Logger;
+  relayIntervalMs?: number;
+  hubSafetyIntervalMs?: number;
+  workerConcurrency?: number;
+}
+
+export interface Phos {
+  services: Services;
+  database: Database;
+  queue: Queue<RegistrationJobData>;
+  relay: Relay;
+  hub: EventHub;
+  worker: Worker<RegistrationJobData> | undefined;
+  redisTarget: RedisTarget;
+  /** What /readyz reports. */
+  readiness(): Promise<{ database: boolean; redis: boolean; worker: boolean | 'not-run-here' }>;
+  close(): Promise<void>;
+}
+
+async function settle(promise: Promise<unknown>): Promise<boolean> {
+  try {
+    await promise;
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function configFromEnv(env: {
+  DATABASE_URL?: string | undefined;
+  REDIS_URL?: string | undefined;
+  PHOS_DATA_DIR: string;
+  PHOS_REDIS_PREFIX: string;
+  PHOS_ROLE: PhosConfig['runs'];
+  PHOS_ADMIN_EMAIL?: string | undefined;
+  PHOS_ADMIN_PASSWORD?: string | undefined;
+}, log: Logger): PhosConfig {
+  return {
+    database: env.DATABASE_URL ? { url: env.DATABASE_URL } : { pgliteDir: path.join(env.PHOS_DATA_DIR, 'pglite') },
+    redis: env.REDIS_URL ? { url: env.REDIS_URL } : { embeddedDir: path.join(env.PHOS_DATA_DIR, 'redis') },
+    prefix: env.PHOS_REDIS_PREFIX,
+    runs: env.PHOS_ROLE,
+    admin:
+      env.PHOS_ADMIN_EMAIL && env.PHOS_ADMIN_PASSWORD
+        ? { email: env.PHOS_ADMIN_EMAIL, password: env.PHOS_ADMIN_PASSWORD }
+        : undefined,
+    log,
+  };
+}
+
+/** Connects, migrates and starts what this process runs. `close` undoes it in reverse. */
+export async function startPhos(config: PhosConfig): Promise<Phos> {
+  const { log } = config;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log.error({ err: error }, 'shutdown step failed'));
+  };
+
+  try {
+    let embeddedRedis: EmbeddedRedis | undefined;
+    let redisTarget: RedisTarget;
+    if ('embeddedDir' in config.redis) {
+      embeddedRedis = await startEmbeddedRedis(config.redis.embeddedDir);
+      cleanups.push(() => embeddedRedis!.stop());
+      redisTarget = { path: embeddedRedis.socketPath };
+    } else {
+      redisTarget = config.redis;
+    }
+
+    const database =
+      'url' in config.database ? connectPostgres(config.database.url) : connectPglite(config.database.pgliteDir);
+    cleanups.push(() => database.close());
+    await database.migrate();
+    const { db } = database;
+    if (config.runs !== 'worker') {
+      const admin = await ensureFirstAdmin(db, config.admin);
+      if (admin === 'created') log.info('created the first Admin from PHOS_ADMIN_EMAIL');
+      if (admin === 'not-configured') log.warn('no Admin exists: set PHOS_ADMIN_EMAIL and PHOS_ADMIN_PASSWORD to create one');
+    }
+
+    const producer = connectFailFast(redisTarget);
+    producer.on('error', () => undefined); // reconnects by itself; the relay reports failed passes
+    cleanups.push(async () => producer.disconnect());
+    const queue = createRegistrationsQueue(producer, config.prefix);
+    cleanups.push(() => queue.close());
+
+    const publisher = connectBlocking(redisTarget);
+    publisher.on('error', () => undefined);
+    cleanups.push(async () => publisher.disconnect());
+
+    const relay = createRelay({ db, deliver: deliverRegistrations(queue), log, intervalMs: config.relayIntervalMs });
+    relay.start();
+    cleanups.push(() => relay.stop());
+
+    const subscriber = connectBlocking(redisTarget);
+    subscriber.on('error', () => undefined);
+    cleanups.push(async () => subscriber.disconnect());
+    const hub = createEventHub({
+      db,
+      subscriber,
+      prefix: config.prefix,
+      log,
+      safetyIntervalMs: config.hubSafetyIntervalMs,
+    });
+    if (config.runs !== 'worker') {
+      await hub.start();
+      cleanups.push(() => hub.stop());
+    }
+
+    let worker: Worker<RegistrationJobData> | undefined;
+    if (config.runs !== 'api') {
+      const workerConnection = connectBlocking(redisTarget);
+      workerConnection.on('error', () => undefined);
+      cleanups.push(async () => workerConnection.disconnect());
+      worker = startRegistrationWorker({
+        connection: workerConnection,
+        prefix: config.prefix,
+        concurrency: config.workerConcurrency,
+        deps: { db, log, announce: (lastId) => publishCommitted(publisher, config.prefix, lastId) },
+      });
+      const started = worker;
+      cleanups.push(() => closeRegistrationWorker(started));
+    }
+    void relay.kick();
+
+    const services: Services = { db, hub, log, kickRelay: () => void relay.kick() };
+    return {
+      services,
+      database,
+      queue,
+      relay,
+      hub,
+      worker,
+      redisTarget,
+      async readiness() {
+        const [databaseUp, redisUp] = await Promise.all([
+          settle(database.ping()),
+          settle(producer.ping()),
+        ]);
+        return {
+          database: databaseUp,
+          redis: redisUp,
+          worker: worker ? worker.isRunning() && redisUp : 'not-run-here',
+        };
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}

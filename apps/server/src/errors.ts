@@ -1,0 +1,21 @@
+import { INVALID_CREDENTIALS_MESSAGE, type AppErrorCode } from '@phos/shared';
+
+const defaultMessages: Record<AppErrorCode, string> = {
+  INVALID_INPUT: 'Invalid input',
+  EMAIL_TAKEN: 'An account with this email already exists',
+  INVALID_CREDENTIALS: INVALID_CREDENTIALS_MESSAGE,
+  NOT_SIGNED_IN: 'Sign in to continue',
+  FORBIDDEN: 'You do not have access to this',
+  NOT_FOUND: 'Not found',
+};
+
+/** The one error type domains throw; the tRPC layer maps its code once (see trpc/trpc.ts). */
+export class AppError extends Error {
+  readonly appCode: AppErrorCode;
+
+  constructor(appCode: AppErrorCode, message: string = defaultMessages[appCode]) {
+    super(message);
+    this.name = 'AppError';
+    this.appCode = appCode;
+  }
+}

@@ -1,0 +1,114 @@
+import { EventEmitter, on } from 'node:events';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
+import { headEventId, readEventsAfter, type LoggedEvent } from './log.js';
+
+const BATCH = 'batch';
+
+export interface EventHub {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Batches of newly committed events, in id order, from the moment of the call. */
+  listen(signal: AbortSignal | undefined): AsyncIterable<LoggedEvent[]>;
+  /** Reads the log now; pub/sub messages and a safety timer call it too. */
+  pump(): Promise<void>;
+}
+
+export function eventsChannel(prefix: string): string {
+  return `${prefix}:events`;
+}
+
+/** Tells every api instance that events up to `lastId` are committed. Carries an id, nothing else. */
+export async function publishCommitted(redis: Redis, prefix: string, lastId: bigint): Promise<void> {
+  await redis.publish(eventsChannel(prefix), lastId.toString());
+}
+
+/**
+ * One reader of the event log per api instance, shared by all its subscriptions. Redis pub/sub
+ * only wakes it; the log is the source of truth, so a dropped message delays an event by at most
+ * one safety interval and loses nothing.
+ */
+export function createEventHub(options: {
+  db: Db;
+  subscriber: Redis;
+  prefix: string;
+  log: Logger;
+  safetyIntervalMs?: number;
+}): EventHub {
+  const { db, subscriber, prefix, log, safetyIntervalMs = 2000 } = options;
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  let cursor = 0n;
+  let running: Promise<void> | null = null;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  async function readNew(): Promise<void> {
+    if (emitter.listenerCount(BATCH) === 0) {
+      cursor = await headEventId(db);
+      return;
+    }
+    for (;;) {
+      const events = await readEventsAfter(db, cursor, { limit: 500 });
+      const last = events.at(-1);
+      if (!last) return;
+      cursor = last.id;
+      emitter.emit(BATCH, events);
+    }
+  }
+
+  function pump(): Promise<void> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        try {
+          await readNew();
+        } catch (error) {
+          log.warn({ err: error }, 'reading the event log failed; retrying on the next signal');
+        }
+      } while (again);
+    })().finally(() => {
+      running = null;
+    });
+    return running;
+  }
+
+  const onMessage = () => void pump();
+  const onReady = () => void pump();
+
+  return {
+    async start() {
+      cursor = await headEventId(db);
+      subscriber.on('message', onMessage);
+      subscriber.on('ready', onReady);
+      await subscriber.subscribe(eventsChannel(prefix));
+      timer = setInterval(() => void pump(), safetyIntervalMs);
+      timer.unref();
+    },
+    async stop() {
+      clearInterval(timer);
+      subscriber.off('message', onMessage);
+      subscriber.off('ready', onReady);
+      await running;
+    },
+    pump,
+    listen(signal) {
+      // `on` registers its listener now, not on the first `next()`: nothing committed after this
+      // call can slip past a subscription that replays the log before iterating.
+      const batches = on(emitter, BATCH, { signal });
+      return (async function* () {
+        try {
+          for await (const [events] of batches) yield events as LoggedEvent[];
+        } catch (error) {
+          if (signal?.aborted) return;
+          throw error;
+        }
+      })();
+    },
+  };
+}

@@ -1,0 +1,13 @@
+import type { Db } from '../db/client.js';
+import { adminExists, createUser } from './users.js';
+
+/** Creates the first Admin from configuration when no Admin exists yet. */
+export async function ensureFirstAdmin(
+  db: Db,
+  admin: { email: string; password: string } | undefined,
+): Promise<'created' | 'exists' | 'not-configured'> {
+  if (await adminExists(db)) return 'exists';
+  if (!admin) return 'not-configured';
+  await createUser(db, { ...admin, role: 'Admin', firstName: 'Phos', lastName: 'Admin' });
+  return 'created';
+}

@@ -1,0 +1,36 @@
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { configFromEnv, startPhos } from './app.js';
+import { loadEnv } from './env.js';
+import { buildHttpServer } from './http/server.js';
+
+const env = loadEnv();
+const log = pino({ level: env.LOG_LEVEL, base: { service: 'phos', runs: env.PHOS_ROLE } });
+const defaultWebDir = fileURLToPath(new URL('../../web/dist', import.meta.url));
+
+const phos = await startPhos(configFromEnv(env, log));
+const http = env.PHOS_ROLE === 'worker'
+  ? undefined
+  : await buildHttpServer({ phos, log, webDir: env.PHOS_WEB_DIR ?? defaultWebDir, trustProxy: env.PHOS_TRUST_PROXY });
+
+if (http) {
+  await http.listen({ port: env.PORT, host: env.HOST });
+  const address = http.server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  const shownHost = env.HOST === '0.0.0.0' || env.HOST === '::' ? 'localhost' : env.HOST;
+  log.info(`Phos is running at http://${shownHost}:${port}`);
+} else {
+  log.info('Phos worker is running');
+}
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'shutting down');
+  await http?.close();
+  await phos.close();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

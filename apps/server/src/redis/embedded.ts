@@ -1,0 +1,82 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+
+export interface EmbeddedRedis {
+  socketPath: string;
+  stop(): Promise<void>;
+}
+
+async function respondsToPing(socketPath: string): Promise<boolean> {
+  const probe = new Redis({ path: socketPath, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  probe.on('error', () => undefined);
+  try {
+    await probe.connect();
+    return (await probe.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    probe.disconnect();
+  }
+}
+
+/**
+ * Starts a private `redis-server` from PATH with its data under `dir`: AOF on, `noeviction`
+ * (BullMQ must never lose keys), listening only on a unix socket.
+ */
+export async function startEmbeddedRedis(dir: string): Promise<EmbeddedRedis> {
+  const absolute = path.resolve(dir);
+  mkdirSync(absolute, { recursive: true });
+  const socketPath = path.join(absolute, 'redis.sock');
+  if (await respondsToPing(socketPath)) {
+    // Left over from a process that did not shut down: take its data over cleanly.
+    const stale = new Redis({ path: socketPath, maxRetriesPerRequest: 0 });
+    stale.on('error', () => undefined);
+    await stale.shutdown('SAVE').catch(() => undefined);
+    stale.disconnect();
+  }
+  if (existsSync(socketPath)) rmSync(socketPath);
+
+  const child: ChildProcess = spawn(
+    'redis-server',
+    [
+      '--port', '0',
+      '--unixsocket', socketPath,
+      '--unixsocketperm', '700',
+      '--dir', absolute,
+      '--appendonly', 'yes',
+      '--appendfsync', 'everysec',
+      '--save', '',
+      '--maxmemory-policy', 'noeviction',
+      '--loglevel', 'warning',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const spawnFailed = new Promise<never>((_, reject) =>
+    child.once('error', (error) =>
+      reject(new Error(`could not start redis-server (${error.message}); install it or set REDIS_URL`)),
+    ),
+  );
+
+  const ready = (async () => {
+    for (let attempt = 0; attempt < 100; attempt++) {
+      if (child.exitCode !== null) throw new Error(`redis-server exited with code ${child.exitCode}`);
+      if (existsSync(socketPath) && (await respondsToPing(socketPath))) return;
+      await delay(50);
+    }
+    throw new Error('redis-server did not become ready within 5 s');
+  })();
+  await Promise.race([ready, spawnFailed]);
+
+  return {
+    socketPath,
+    async stop() {
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

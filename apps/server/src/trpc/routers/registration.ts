@@ -1,0 +1,28 @@
+import { registrationStatusSchema, type RegistrationStatus } from '@phos/shared';
+import type { Db } from '../../db/client.js';
+import { findPatientByUserId } from '../../patients/patients.js';
+import { patientProcedure, router } from '../trpc.js';
+
+async function statusOf(db: Db, userId: string): Promise<RegistrationStatus> {
+  const patient = await findPatientByUserId(db, userId);
+  return patient ? { state: 'ready', patientId: patient.id } : { state: 'pending' };
+}
+
+export const registrationRouter = router({
+  status: patientProcedure.output(registrationStatusSchema).query(({ ctx }) => statusOf(ctx.db, ctx.user.id)),
+
+  /** Yields the current state, then `ready` the moment the patient record is committed. */
+  onStatus: patientProcedure.subscription(async function* ({ ctx, signal }) {
+    const live = ctx.services.hub.listen(signal);
+    const initial = await statusOf(ctx.db, ctx.user.id);
+    yield initial;
+    if (initial.state === 'ready') return;
+    for await (const batch of live) {
+      const created = batch.find((event) => event.type === 'patient.created' && event.payload.userId === ctx.user.id);
+      if (created?.type === 'patient.created') {
+        yield { state: 'ready', patientId: created.payload.patientId } satisfies RegistrationStatus;
+        return;
+      }
+    }
+  }),
+});

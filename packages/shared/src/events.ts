@@ -1,0 +1,38 @@
+import { z } from 'zod';
+import { dateOfBirthSchema, uuidSchema } from './fields.js';
+import { queueEntrySchema } from './queue.js';
+import { roleSchema } from './roles.js';
+
+/**
+ * Versioned event contracts. Integration events cross modules through the outbox;
+ * domain events are appended to the event log that dashboards replay.
+ */
+export const userRegisteredV1 = z.object({
+  userId: uuidSchema,
+  role: roleSchema,
+  email: z.string(),
+  firstName: z.string(),
+  lastName: z.string(),
+  dateOfBirth: dateOfBirthSchema.nullable(),
+  registeredAt: z.iso.datetime({ offset: true }),
+});
+export type UserRegisteredV1 = z.infer<typeof userRegisteredV1>;
+
+export const integrationEvents = {
+  'user.registered': { version: 1, schema: userRegisteredV1 },
+} as const;
+export type IntegrationEventType = keyof typeof integrationEvents;
+
+export const patientCreatedV1 = z.object({ patientId: uuidSchema, userId: uuidSchema.nullable() });
+export const queueEntryAddedV1 = z.object({ entry: queueEntrySchema });
+
+export const domainEvents = {
+  'patient.created': { version: 1, schema: patientCreatedV1 },
+  'queue.entry.added': { version: 1, schema: queueEntryAddedV1 },
+} as const;
+export type DomainEventType = keyof typeof domainEvents;
+export type DomainEventPayload<T extends DomainEventType> = z.infer<(typeof domainEvents)[T]['schema']>;
+
+export type DomainEvent = {
+  [T in DomainEventType]: { type: T; payload: DomainEventPayload<T> };
+}[DomainEventType];
