@@ -1,0 +1,61 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const src = fileURLToPath(new URL('../src', import.meta.url));
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const full = path.join(dir, name);
+    return statSync(full).isDirectory() ? filesUnder(full) : full.endsWith('.ts') ? [full] : [];
+  });
+}
+
+/** Relative imports of a file, resolved to files (`./x.js` is written for `./x.ts`). */
+function localImports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const specifiers = [...text.matchAll(/(?:import|export)[^'"]*?from\s+['"](\.[^'"]+)['"]/g)].map((m) => m[1]!);
+  return specifiers.map((specifier) => path.resolve(path.dirname(file), specifier.replace(/\.js$/, '.ts')));
+}
+
+/** Every local file `entry` reaches through its imports, itself included. */
+function reachable(entries: string[]): Set<string> {
+  const seen = new Set<string>();
+  const pending = [...entries];
+  while (pending.length > 0) {
+    const file = pending.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    pending.push(...localImports(file));
+  }
+  return seen;
+}
+
+function moduleOf(file: string): string {
+  return path.relative(src, file).split(path.sep)[0]!;
+}
+
+describe('module boundaries', () => {
+  it('identity reaches nothing of patients, queue, jobs or trpc, even indirectly', () => {
+    const identity = filesUnder(path.join(src, 'identity'));
+    expect(identity.length).toBeGreaterThan(0);
+    const reached = [...reachable(identity)].map(moduleOf);
+    expect(reached.filter((module) => ['patients', 'queue', 'jobs', 'trpc', 'http'].includes(module))).toEqual([]);
+  });
+
+  it.each([
+    ['patients', ['identity', 'queue', 'jobs', 'trpc', 'http']],
+    ['queue', ['identity', 'patients', 'jobs', 'trpc', 'http']],
+    ['events', ['identity', 'patients', 'queue', 'jobs', 'trpc', 'http']],
+  ])('%s stays within what DESIGN.md lets it import', (module, forbidden) => {
+    const reached = [...reachable(filesUnder(path.join(src, module)))].map(moduleOf);
+    expect(reached.filter((name) => forbidden.includes(name))).toEqual([]);
+  });
+
+  it('sees an import the check should catch', () => {
+    // Guards the checker itself: the worker module does reach patients and queue.
+    const reached = [...reachable(filesUnder(path.join(src, 'jobs')))].map(moduleOf);
+    expect(reached).toEqual(expect.arrayContaining(['patients', 'queue', 'events']));
+  });
+});

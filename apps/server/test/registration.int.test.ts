@@ -1,0 +1,146 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { count, eq, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Role, User } from '@phos/shared';
+import { outbox } from '../src/events/schema.js';
+import { createUser } from '../src/identity/users.js';
+import { processRegistration } from '../src/jobs/registrations.js';
+import { patients } from '../src/patients/schema.js';
+import { queueEntries } from '../src/queue/schema.js';
+import { startEmbeddedRedis } from '../src/redis/embedded.js';
+import { silentLogger } from '../src/trpc/context.js';
+import { callerFor, eventually, patientInput, startTestPhos } from './support.js';
+
+type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+
+async function registrationIdOf(phos: TestPhos, userId: string): Promise<string> {
+  const [row] = await phos.services.db
+    .select({ id: outbox.id })
+    .from(outbox)
+    .where(sql`${outbox.payload}->>'userId' = ${userId}`);
+  if (!row) throw new Error(`no outbox row for user ${userId}`);
+  return row.id;
+}
+
+async function countsFor(phos: TestPhos, userId: string) {
+  const [patientCount] = await phos.services.db.select({ n: count() }).from(patients).where(eq(patients.userId, userId));
+  const [entryCount] = await phos.services.db
+    .select({ n: count() })
+    .from(queueEntries)
+    .innerJoin(patients, eq(patients.id, queueEntries.patientId))
+    .where(eq(patients.userId, userId));
+  return { patients: patientCount?.n ?? 0, entries: entryCount?.n ?? 0 };
+}
+
+async function jobCompleted(phos: TestPhos, registrationId: string): Promise<boolean> {
+  return (await phos.queue.getJobState(registrationId)) === 'completed';
+}
+
+describe('registration pipeline', () => {
+  let phos: TestPhos;
+  let admin: User;
+
+  beforeAll(async () => {
+    phos = await startTestPhos();
+    ({ user: admin } = await createUser(phos.services.db, {
+      email: 'first-admin@example.com',
+      password: 'admin-password-123',
+      firstName: 'Ada',
+      lastName: 'Admin',
+      role: 'Admin',
+    }));
+  });
+  afterAll(() => phos.cleanup());
+
+  it('turns a Patient registration into exactly one patient and one queue entry', async () => {
+    const { user } = await callerFor(phos).auth.register(patientInput({ firstName: 'Grace', lastName: 'Hopper' }));
+    const registrationId = await registrationIdOf(phos, user.id);
+    await eventually(() => jobCompleted(phos, registrationId));
+
+    expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+    const { entries } = await callerFor(phos, admin).queue.list();
+    expect(entries.filter((entry) => entry.lastName === 'Hopper')).toHaveLength(1);
+    const [sent] = await phos.services.db.select().from(outbox).where(eq(outbox.id, registrationId));
+    expect(sent?.sentAt).toBeInstanceOf(Date);
+  });
+
+  it.each<Role>(['Provider', 'Admin'])('gives a %s account no patient and no queue entry', async (role) => {
+    const { user } = await callerFor(phos, admin).admin.createUser({ ...patientInput(), role });
+    const registrationId = await registrationIdOf(phos, user.id);
+    await eventually(() => jobCompleted(phos, registrationId));
+    expect(await countsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
+  });
+
+  it('gives a Patient account created by an Admin its patient', async () => {
+    const { user } = await callerFor(phos, admin).admin.createUser({ ...patientInput(), role: 'Patient' });
+    await eventually(async () => (await countsFor(phos, user.id)).entries === 1);
+    expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+  });
+
+  it('gives one patient when the same job is processed twice', async () => {
+    const { user } = await callerFor(phos).auth.register(patientInput());
+    const registrationId = await registrationIdOf(phos, user.id);
+    await eventually(() => jobCompleted(phos, registrationId));
+
+    const deps = { db: phos.services.db, log: silentLogger, announce: async () => undefined };
+    expect(await processRegistration(deps, { registrationId })).toBe('already-processed');
+    const [first, second] = await Promise.all([
+      processRegistration(deps, { registrationId }),
+      processRegistration(deps, { registrationId }),
+    ]);
+    expect([first, second]).toEqual(['already-processed', 'already-processed']);
+    expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+  });
+
+  it('gives one patient when the relay delivers the same registration twice', async () => {
+    await phos.relay.stop();
+    try {
+      const { user } = await callerFor(phos).auth.register(patientInput());
+      const registrationId = await registrationIdOf(phos, user.id);
+      // Two relay passes racing, as two api instances would after a crash mid-delivery.
+      await Promise.all([phos.relay.kick(), phos.relay.kick()]);
+      await phos.services.db.update(outbox).set({ sentAt: null }).where(eq(outbox.id, registrationId));
+      await phos.relay.kick();
+      await eventually(() => jobCompleted(phos, registrationId));
+      expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+    } finally {
+      phos.relay.start();
+    }
+  });
+
+  it('rejects a job whose registration is not in the outbox without retrying it', async () => {
+    const deps = { db: phos.services.db, log: silentLogger, announce: async () => undefined };
+    await expect(processRegistration(deps, { registrationId: '00000000-0000-4000-8000-000000000000' })).rejects.toThrow(
+      /not in the outbox/,
+    );
+    await expect(processRegistration(deps, { registrationId: 'not-a-uuid' })).rejects.toThrow(/malformed/);
+  });
+});
+
+describe('registration while Redis is down', () => {
+  it('accepts the registration and creates the patient once Redis is back', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'phos-redis-down-'));
+    let redis = await startEmbeddedRedis(dir);
+    const phos = await startTestPhos({ redis: { path: redis.socketPath } });
+    try {
+      await redis.stop();
+
+      const { user } = await callerFor(phos).auth.register(patientInput({ lastName: 'Offline' }));
+      const registrationId = await registrationIdOf(phos, user.id);
+      await phos.relay.kick();
+      const [pending] = await phos.services.db.select().from(outbox).where(eq(outbox.id, registrationId));
+      expect(pending?.sentAt).toBeNull();
+      expect(await countsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
+
+      redis = await startEmbeddedRedis(dir);
+      await eventually(async () => (await countsFor(phos, user.id)).entries === 1, 20_000);
+      expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+    } finally {
+      await phos.cleanup();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { inject, onTestFinished } from 'vitest';
+import type { User } from '@phos/shared';
+import { startPhos, type Phos, type PhosConfig } from '../src/app.js';
+import { redisOptions, type RedisTarget } from '../src/redis/connection.js';
+import { createContextInner, silentLogger, type SessionCookie } from '../src/trpc/context.js';
+import { createCaller } from '../src/trpc/router.js';
+
+/** The PostgreSQL server to test against; PGlite in memory when unset. */
+const postgresUrl = process.env.DATABASE_URL;
+export const usesPostgres = postgresUrl !== undefined && postgresUrl !== '';
+
+async function adminQuery(sqlText: string): Promise<void> {
+  const client = new pg.Client({ connectionString: postgresUrl });
+  await client.connect();
+  try {
+    await client.query(sqlText);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh database: its own PostgreSQL database, or a new in-memory PGlite. */
+export async function freshDatabase(): Promise<{ config: PhosConfig['database']; drop: () => Promise<void> }> {
+  if (!usesPostgres) return { config: { pgliteDir: undefined }, drop: async () => undefined };
+  const name = `phos_test_${randomUUID().replaceAll('-', '')}`;
+  await adminQuery(`create database ${name}`);
+  const url = new URL(postgresUrl!);
+  url.pathname = `/${name}`;
+  return {
+    config: { url: url.toString() },
+    drop: () => adminQuery(`drop database if exists ${name} with (force)`),
+  };
+}
+
+export async function deleteRedisKeys(target: RedisTarget, prefix: string): Promise<void> {
+  const redis = new Redis({ ...redisOptions(target), maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * Starts Phos on its own database and Redis prefix, torn down when the calling test (or, from a
+ * `beforeAll`, the file) finishes.
+ */
+export async function startTestPhos(overrides: Partial<PhosConfig> = {}): Promise<Phos & { prefix: string; cleanup: () => Promise<void> }> {
+  const database = await freshDatabase();
+  const redis = overrides.redis ?? inject('redisTarget');
+  const prefix = `phos-test-${randomUUID()}`;
+  const phos = await startPhos({
+    database: database.config,
+    redis,
+    prefix,
+    runs: 'all',
+    log: silentLogger,
+    relayIntervalMs: 200,
+    hubSafetyIntervalMs: 500,
+    ...overrides,
+  });
+  const cleanup = async () => {
+    await phos.close();
+    if (!('embeddedDir' in redis)) await deleteRedisKeys(redis, prefix).catch(() => undefined);
+    await database.drop();
+  };
+  return { ...phos, prefix, cleanup };
+}
+
+export function useTestPhosPerTest(overrides: Partial<PhosConfig> = {}) {
+  return async () => {
+    const phos = await startTestPhos(overrides);
+    onTestFinished(() => phos.cleanup());
+    return phos;
+  };
+}
+
+export interface RecordingCookie extends SessionCookie {
+  token: string | null;
+}
+
+export function recordingCookie(): RecordingCookie {
+  const cookie: RecordingCookie = {
+    token: null,
+    set(token) {
+      cookie.token = token;
+    },
+    clear() {
+      cookie.token = null;
+    },
+  };
+  return cookie;
+}
+
+export function callerFor(phos: Phos, user: User | null = null, sessionCookie?: SessionCookie) {
+  return createCaller(createContextInner({ services: phos.services, user, sessionCookie }));
+}
+
+/** Polls until `check` returns a value other than undefined/false, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+let counter = 0;
+export function patientInput(overrides: Partial<{ email: string; firstName: string; lastName: string; dateOfBirth: string; password: string }> = {}) {
+  counter += 1;
+  return {
+    email: `patient-${counter}-${randomUUID().slice(0, 8)}@example.com`,
+    password: 'correct-horse-battery',
+    firstName: 'Ada',
+    lastName: `Lovelace${counter}`,
+    dateOfBirth: '1985-12-10',
+    ...overrides,
+  };
+}

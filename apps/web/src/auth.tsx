@@ -1,0 +1,70 @@
+import type { Role, User } from '@phos/shared';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import type { ReactNode } from 'react';
+import { Navigate, useLocation, useNavigate } from 'react-router';
+import { FullPageLoader } from './components/FullPageLoader';
+import { NotAllowed } from './components/NotAllowed';
+import { useTRPC } from './trpc';
+
+export function homeFor(role: Role): string {
+  return role === 'Patient' ? '/me' : '/dashboard';
+}
+
+/** The signed-in user (null when signed out); the session itself lives in an HttpOnly cookie. */
+export function useMe() {
+  const trpc = useTRPC();
+  return useQuery(trpc.auth.me.queryOptions(undefined, { staleTime: 5 * 60_000 }));
+}
+
+/** Records a fresh sign-in so every page sees it without another round trip. */
+export function useSetSignedIn() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  return (user: User) => {
+    // Another user's cached data must never show through.
+    queryClient.removeQueries();
+    queryClient.setQueryData(trpc.auth.me.queryKey(), user);
+  };
+}
+
+export function useSignOut() {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const navigate = useNavigate();
+  return useMutation(
+    trpc.auth.logout.mutationOptions({
+      onSettled: async () => {
+        queryClient.removeQueries();
+        queryClient.setQueryData(trpc.auth.me.queryKey(), null);
+        await navigate('/login', { replace: true });
+      },
+    }),
+  );
+}
+
+interface RequireRoleProps {
+  roles: readonly Role[];
+  children: (user: User) => ReactNode;
+}
+
+/** Sends visitors to sign in, and tells signed-in users without the role that they may not look. */
+export function RequireRole({ roles, children }: RequireRoleProps) {
+  const me = useMe();
+  const location = useLocation();
+  if (me.isPending) return <FullPageLoader />;
+  if (me.isError) throw me.error;
+  const user = me.data;
+  if (!user) {
+    const from = `${location.pathname}${location.search}`;
+    return <Navigate to={`/login?from=${encodeURIComponent(from)}`} replace />;
+  }
+  if (!roles.includes(user.role)) return <NotAllowed home={homeFor(user.role)} />;
+  return <>{children(user)}</>;
+}
+
+export function RedirectHome() {
+  const me = useMe();
+  if (me.isPending) return <FullPageLoader />;
+  if (me.isError) throw me.error;
+  return <Navigate to={me.data ? homeFor(me.data.role) : '/login'} replace />;
+}

@@ -1,0 +1,106 @@
+import { todayIso } from '@phos/shared';
+import { Alert, Anchor, Button, Group, PasswordInput, Stack, Text, TextInput } from '@mantine/core';
+import { useMutation } from '@tanstack/react-query';
+import { useState, type ChangeEvent, type FormEvent } from 'react';
+import { Link, useNavigate } from 'react-router';
+import { useSetSignedIn } from '../auth';
+import { AuthCard } from '../components/AuthCard';
+import { fieldErrorsOf, formErrorOf, useTRPC } from '../trpc';
+
+export function RegisterPage() {
+  const trpc = useTRPC();
+  const navigate = useNavigate();
+  const setSignedIn = useSetSignedIn();
+  const [form, setForm] = useState({ firstName: '', lastName: '', dateOfBirth: '', email: '', password: '' });
+
+  const register = useMutation(
+    trpc.auth.register.mutationOptions({
+      onSuccess: async ({ user }) => {
+        setSignedIn(user);
+        await navigate('/me', { replace: true });
+      },
+    }),
+  );
+
+  const fieldErrors = fieldErrorsOf(register.error);
+  const formError = formErrorOf(register.error);
+  const set = (field: keyof typeof form) => (event: ChangeEvent<HTMLInputElement>) => {
+    const value = event.currentTarget.value;
+    setForm((current) => ({ ...current, [field]: value }));
+  };
+
+  function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    register.mutate(form);
+  }
+
+  return (
+    <AuthCard title="Register" intro="Tell us who you are. The clinic sees you in the queue as soon as your record is ready.">
+      <form onSubmit={submit} noValidate>
+        <Stack gap="sm">
+          {formError ? (
+            <Alert color="red" variant="light" title="Could not register">
+              {formError}
+            </Alert>
+          ) : null}
+          <Group grow align="flex-start" gap="sm">
+            <TextInput
+              label="First name"
+              autoComplete="given-name"
+              value={form.firstName}
+              onChange={set('firstName')}
+              error={fieldErrors.firstName}
+              withAsterisk
+            />
+            <TextInput
+              label="Last name"
+              autoComplete="family-name"
+              value={form.lastName}
+              onChange={set('lastName')}
+              error={fieldErrors.lastName}
+              withAsterisk
+            />
+          </Group>
+          <TextInput
+            label="Date of birth"
+            type="date"
+            autoComplete="bday"
+            max={todayIso()}
+            min="1900-01-01"
+            value={form.dateOfBirth}
+            onChange={set('dateOfBirth')}
+            error={fieldErrors.dateOfBirth}
+            withAsterisk
+          />
+          <TextInput
+            label="Email"
+            type="email"
+            autoComplete="email"
+            value={form.email}
+            onChange={set('email')}
+            error={fieldErrors.email}
+            withAsterisk
+          />
+          <PasswordInput
+            label="Password"
+            description="At least 12 characters"
+            autoComplete="new-password"
+            value={form.password}
+            onChange={set('password')}
+            error={fieldErrors.password}
+            withAsterisk
+          />
+          <Button type="submit" loading={register.isPending} mt="xs">
+            Register
+          </Button>
+          <Text size="sm" c="dimmed">
+            Already registered?{' '}
+            <Anchor component={Link} to="/login">
+              Sign in
+            </Anchor>
+          </Text>
+        </Stack>
+      </form>
+    </AuthCard>
+  );
+}
