@@ -13,7 +13,7 @@ import {
   type RegistrationJobData,
 } from './jobs/registrations.js';
 import { connectBlocking, connectFailFast, type RedisTarget } from './redis/connection.js';
-import { startEmbeddedRedis, type EmbeddedRedis } from './redis/embedded.js';
+import { startEmbeddedRedis } from './redis/embedded.js';
 import type { Services } from './trpc/context.js';
 
 export interface PhosConfig {
@@ -78,17 +78,22 @@ export function configFromEnv(env: {
 /** Connects, migrates and starts what this process runs. `close` undoes it in reverse. */
 export async function startPhos(config: PhosConfig): Promise<Phos> {
   const { log } = config;
-  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanups: (() => unknown)[] = [];
   const close = async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => log.error({ err: error }, 'shutdown step failed'));
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        log.error({ err: error }, 'shutdown step failed');
+      }
+    }
   };
 
   try {
-    let embeddedRedis: EmbeddedRedis | undefined;
     let redisTarget: RedisTarget;
     if ('embeddedDir' in config.redis) {
-      embeddedRedis = await startEmbeddedRedis(config.redis.embeddedDir);
-      cleanups.push(() => embeddedRedis!.stop());
+      const embeddedRedis = await startEmbeddedRedis(config.redis.embeddedDir);
+      cleanups.push(() => embeddedRedis.stop());
       redisTarget = { path: embeddedRedis.socketPath };
     } else {
       redisTarget = config.redis;
@@ -107,13 +112,13 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
 
     const producer = connectFailFast(redisTarget);
     producer.on('error', () => undefined); // reconnects by itself; the relay reports failed passes
-    cleanups.push(async () => producer.disconnect());
+    cleanups.push(() => producer.disconnect());
     const queue = createRegistrationsQueue(producer, config.prefix);
     cleanups.push(() => queue.close());
 
     const publisher = connectBlocking(redisTarget);
     publisher.on('error', () => undefined);
-    cleanups.push(async () => publisher.disconnect());
+    cleanups.push(() => publisher.disconnect());
 
     const relay = createRelay({ db, deliver: deliverRegistrations(queue), log, intervalMs: config.relayIntervalMs });
     relay.start();
@@ -121,7 +126,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
 
     const subscriber = connectBlocking(redisTarget);
     subscriber.on('error', () => undefined);
-    cleanups.push(async () => subscriber.disconnect());
+    cleanups.push(() => subscriber.disconnect());
     const hub = createEventHub({
       db,
       subscriber,
@@ -138,7 +143,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     if (config.runs !== 'api') {
       const workerConnection = connectBlocking(redisTarget);
       workerConnection.on('error', () => undefined);
-      cleanups.push(async () => workerConnection.disconnect());
+      cleanups.push(() => workerConnection.disconnect());
       worker = startRegistrationWorker({
         connection: workerConnection,
         prefix: config.prefix,

@@ -84,7 +84,7 @@ describe('registration pipeline', () => {
     const registrationId = await registrationIdOf(phos, user.id);
     await eventually(() => jobCompleted(phos, registrationId));
 
-    const deps = { db: phos.services.db, log: silentLogger, announce: async () => undefined };
+    const deps = { db: phos.services.db, log: silentLogger, announce: () => Promise.resolve() };
     expect(await processRegistration(deps, { registrationId })).toBe('already-processed');
     const [first, second] = await Promise.all([
       processRegistration(deps, { registrationId }),
@@ -111,7 +111,7 @@ describe('registration pipeline', () => {
   });
 
   it('rejects a job whose registration is not in the outbox without retrying it', async () => {
-    const deps = { db: phos.services.db, log: silentLogger, announce: async () => undefined };
+    const deps = { db: phos.services.db, log: silentLogger, announce: () => Promise.resolve() };
     await expect(processRegistration(deps, { registrationId: '00000000-0000-4000-8000-000000000000' })).rejects.toThrow(
       /not in the outbox/,
     );

@@ -24,10 +24,10 @@ async function adminQuery(sqlText: string): Promise<void> {
 
 /** A fresh database: its own PostgreSQL database, or a new in-memory PGlite. */
 export async function freshDatabase(): Promise<{ config: PhosConfig['database']; drop: () => Promise<void> }> {
-  if (!usesPostgres) return { config: { pgliteDir: undefined }, drop: async () => undefined };
+  if (!postgresUrl) return { config: { pgliteDir: undefined }, drop: () => Promise.resolve() };
   const name = `phos_test_${randomUUID().replaceAll('-', '')}`;
   await adminQuery(`create database ${name}`);
-  const url = new URL(postgresUrl!);
+  const url = new URL(postgresUrl);
   url.pathname = `/${name}`;
   return {
     config: { url: url.toString() },

@@ -6,11 +6,9 @@ import {
   httpSubscriptionLink,
   splitLink,
   TRPCClientError,
-  type inferRouterOutputs,
 } from '@trpc/client';
 import { createTRPCContext } from '@trpc/tanstack-react-query';
 
-export type RouterOutputs = inferRouterOutputs<AppRouter>;
 export type AppError = TRPCClientError<AppRouter>;
 
 export const { TRPCProvider, useTRPC } = createTRPCContext<AppRouter>();

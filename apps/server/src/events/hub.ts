@@ -2,6 +2,7 @@ import { EventEmitter, on } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
+import { coalesce } from './coalesce.js';
 import { headEventId, readEventsAfter, type LoggedEvent } from './log.js';
 
 const BATCH = 'batch';
@@ -40,8 +41,6 @@ export function createEventHub(options: {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   let cursor = 0n;
-  let running: Promise<void> | null = null;
-  let again = false;
   let timer: NodeJS.Timeout | undefined;
 
   async function readNew(): Promise<void> {
@@ -58,25 +57,7 @@ export function createEventHub(options: {
     }
   }
 
-  function pump(): Promise<void> {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        try {
-          await readNew();
-        } catch (error) {
-          log.warn({ err: error }, 'reading the event log failed; retrying on the next signal');
-        }
-      } while (again);
-    })().finally(() => {
-      running = null;
-    });
-    return running;
-  }
+  const { run: pump, idle } = coalesce(readNew, (error) => log.warn({ err: error }, 'reading the event log failed; retrying on the next signal'));
 
   const onMessage = () => void pump();
   const onReady = () => void pump();
@@ -94,7 +75,7 @@ export function createEventHub(options: {
       clearInterval(timer);
       subscriber.off('message', onMessage);
       subscriber.off('ready', onReady);
-      await running;
+      await idle();
     },
     pump,
     listen(signal) {

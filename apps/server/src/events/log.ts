@@ -55,8 +55,8 @@ export async function readEventsAfter(
     .orderBy(asc(eventLog.id))
     .limit(options.limit ?? 1000);
   return rows.map((row) => {
+    if (!Object.hasOwn(domainEvents, row.type)) throw new Error(`event ${row.id} has unknown type ${row.type}`);
     const contract = domainEvents[row.type as DomainEvent['type']];
-    if (!contract) throw new Error(`event ${row.id} has unknown type ${row.type}`);
     return {
       id: row.id,
       occurredAt: row.occurredAt,

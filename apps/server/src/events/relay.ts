@@ -1,6 +1,7 @@
 import { asc, inArray, isNull } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
+import { coalesce } from './coalesce.js';
 import { outbox } from './schema.js';
 
 export type OutboxRow = typeof outbox.$inferSelect;
@@ -27,8 +28,6 @@ export interface Relay {
  * Rows are marked sent only after delivery, so a crash in between re-delivers, never loses.
  */
 export function createRelay({ db, deliver, log, intervalMs = 1000, batchSize = 100 }: RelayOptions): Relay {
-  let running: Promise<void> | null = null;
-  let again = false;
   let timer: NodeJS.Timeout | undefined;
 
   async function drain(): Promise<void> {
@@ -55,25 +54,7 @@ export function createRelay({ db, deliver, log, intervalMs = 1000, batchSize = 1
     }
   }
 
-  function kick(): Promise<void> {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        try {
-          await drain();
-        } catch (error) {
-          log.warn({ err: error }, 'outbox relay pass failed; the timer retries');
-        }
-      } while (again);
-    })().finally(() => {
-      running = null;
-    });
-    return running;
-  }
+  const { run: kick, idle } = coalesce(drain, (error) => log.warn({ err: error }, 'outbox relay pass failed; the timer retries'));
 
   return {
     kick,
@@ -84,7 +65,7 @@ export function createRelay({ db, deliver, log, intervalMs = 1000, batchSize = 1
     async stop() {
       clearInterval(timer);
       timer = undefined;
-      await running;
+      await idle();
     },
   };
 }

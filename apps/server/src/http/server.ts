@@ -73,7 +73,7 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false }:
     } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'],
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
     const checks = await phos.readiness();
     const ready = checks.database && checks.redis && checks.worker !== false;

@@ -3,7 +3,7 @@ import { queueStatusLabels } from '@phos/shared';
 import { Alert, Anchor, Badge, Button, Group, Paper, Stack, Table, Text, Title } from '@mantine/core';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
-import { useRef, useState } from 'react';
+import { useState } from 'react';
 import { Link } from 'react-router';
 import { FullPageLoader } from '../components/FullPageLoader';
 import { LiveIndicator, type LiveState } from '../components/LiveIndicator';
@@ -62,12 +62,13 @@ function LiveQueue({ list }: { list: QueueList }) {
   const now = useNow();
   // Subscribe once from the snapshot's cursor; later cursors travel as the SSE last event id.
   const [from] = useState(list.lastEventId);
-  const everConnected = useRef(false);
+  const [everConnected, setEverConnected] = useState(false);
 
   const subscription = useSubscription(
     trpc.queue.onChange.subscriptionOptions(
       { lastEventId: from },
       {
+        onStarted: () => setEverConnected(true),
         onData: ({ id, data }) => {
           queryClient.setQueryData(trpc.queue.list.queryKey(), (current) =>
             current ? applyQueueChange(current, id, data) : current,
@@ -79,12 +80,11 @@ function LiveQueue({ list }: { list: QueueList }) {
 
   let state: LiveState;
   if (subscription.status === 'pending') {
-    everConnected.current = true;
     state = 'live';
   } else if (subscription.status === 'error') {
     state = 'offline';
   } else {
-    state = everConnected.current ? 'reconnecting' : 'connecting';
+    state = everConnected ? 'reconnecting' : 'connecting';
   }
 
   const waiting = list.entries.length;

@@ -1,0 +1,124 @@
+import { roles, type Role, type User } from '@phos/shared';
+import { Alert, Anchor, Button, Group, NativeSelect, PasswordInput, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
+import { useMutation } from '@tanstack/react-query';
+import { useState, type ChangeEvent, type FormEvent } from 'react';
+import { Link } from 'react-router';
+import { fullName } from '../format';
+import { fieldErrorsOf, formErrorOf, useTRPC } from '../trpc';
+
+const emptyForm = { firstName: '', lastName: '', email: '', password: '', role: 'Provider' as Role, dateOfBirth: '' };
+
+function isRole(value: string): value is Role {
+  return (roles as readonly string[]).includes(value);
+}
+
+export function AdminPage() {
+  const trpc = useTRPC();
+  const [form, setForm] = useState(emptyForm);
+  const [created, setCreated] = useState<User | null>(null);
+
+  const createUser = useMutation(
+    trpc.admin.createUser.mutationOptions({
+      onSuccess: ({ user }) => {
+        setCreated(user);
+        setForm(emptyForm);
+      },
+    }),
+  );
+
+  const fieldErrors = fieldErrorsOf(createUser.error);
+  const formError = formErrorOf(createUser.error);
+  const isPatient = form.role === 'Patient';
+  const set = (field: 'firstName' | 'lastName' | 'email' | 'password' | 'dateOfBirth') => (event: ChangeEvent<HTMLInputElement>) => {
+    const value = event.currentTarget.value;
+    setForm((current) => ({ ...current, [field]: value }));
+  };
+
+  function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    setCreated(null);
+    const { dateOfBirth, ...rest } = form;
+    createUser.mutate({ ...rest, dateOfBirth: isPatient && dateOfBirth !== '' ? dateOfBirth : undefined });
+  }
+
+  return (
+    <Stack gap="md" maw={640} mx="auto">
+      <Group justify="space-between">
+        <Title order={1} size="h2">
+          Administration
+        </Title>
+        <Anchor component={Link} to="/dashboard" size="sm">
+          Patient queue
+        </Anchor>
+      </Group>
+      <Paper withBorder p="lg" radius="md">
+        <form onSubmit={submit} noValidate aria-labelledby="create-account-title">
+          <Stack gap="sm">
+            <Title order={2} size="h4" id="create-account-title">
+              Create an account
+            </Title>
+            <Text size="sm" c="dimmed">
+              Clinicians and administrators get their accounts here. A Patient account also puts the patient in the queue.
+            </Text>
+            {created ? (
+              <Alert color="teal" variant="light" title="Account created" role="status">
+                {fullName(created)} ({created.email}) can now sign in as {created.role}.
+              </Alert>
+            ) : null}
+            {formError ? (
+              <Alert color="red" variant="light" title="Could not create the account">
+                {formError}
+              </Alert>
+            ) : null}
+            <Group grow align="flex-start" gap="sm">
+              <TextInput label="First name" value={form.firstName} onChange={set('firstName')} error={fieldErrors.firstName} withAsterisk />
+              <TextInput label="Last name" value={form.lastName} onChange={set('lastName')} error={fieldErrors.lastName} withAsterisk />
+            </Group>
+            <TextInput
+              label="Email"
+              type="email"
+              autoComplete="off"
+              value={form.email}
+              onChange={set('email')}
+              error={fieldErrors.email}
+              withAsterisk
+            />
+            <PasswordInput
+              label="Password"
+              description="At least 12 characters"
+              autoComplete="new-password"
+              value={form.password}
+              onChange={set('password')}
+              error={fieldErrors.password}
+              withAsterisk
+            />
+            <NativeSelect
+              label="Role"
+              data={[...roles]}
+              value={form.role}
+              onChange={(event) => {
+                const value = event.currentTarget.value;
+                if (isRole(value)) setForm((current) => ({ ...current, role: value }));
+              }}
+              error={fieldErrors.role}
+              withAsterisk
+            />
+            <TextInput
+              label="Date of birth"
+              type="date"
+              description={isPatient ? 'Required for a Patient' : 'Only for Patient accounts'}
+              disabled={!isPatient}
+              value={isPatient ? form.dateOfBirth : ''}
+              onChange={set('dateOfBirth')}
+              error={fieldErrors.dateOfBirth}
+              withAsterisk={isPatient}
+            />
+            <Button type="submit" loading={createUser.isPending} mt="xs">
+              Create account
+            </Button>
+          </Stack>
+        </form>
+      </Paper>
+    </Stack>
+  );
+}

@@ -1,0 +1,58 @@
+import { adminCredentials, expect, liveIndicator, queueTable, signIn, test, uniquePerson } from '../fixtures';
+
+test.describe('administration', () => {
+  test.beforeEach(async ({ page }) => {
+    await signIn(page, adminCredentials());
+    await page.getByRole('link', { name: 'Administration' }).click();
+    await expect(page.getByRole('heading', { name: 'Create an account' })).toBeVisible();
+  });
+
+  test('an admin creates a Provider who can then sign in to the dashboard', async ({ page, browser }) => {
+    const person = uniquePerson('Grace');
+    await page.getByLabel('First name').fill(person.firstName);
+    await page.getByLabel('Last name').fill(person.lastName);
+    await page.getByLabel('Email').fill(person.email);
+    await page.getByLabel('Password', { exact: true }).fill(person.password);
+    await page.getByLabel('Role').selectOption('Provider');
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'Account created' })).toContainText(
+      `${person.firstName} ${person.lastName}`,
+    );
+
+    const providerContext = await browser.newContext();
+    const provider = await providerContext.newPage();
+    await signIn(provider, person);
+    await expect(provider).toHaveURL(/\/dashboard$/);
+    await expect(queueTable(provider)).toBeVisible();
+    await expect(provider.getByText('Provider', { exact: true })).toBeVisible();
+    await providerContext.close();
+  });
+
+  test('an admin creates a Patient who then appears in the queue', async ({ page }) => {
+    const person = uniquePerson('Alan');
+    await page.getByLabel('Role').selectOption('Patient');
+    await page.getByLabel('First name').fill(person.firstName);
+    await page.getByLabel('Last name').fill(person.lastName);
+    await page.getByLabel('Email').fill(person.email);
+    await page.getByLabel('Password', { exact: true }).fill(person.password);
+    await page.getByLabel('Date of birth').fill(person.dateOfBirth);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'Account created' })).toBeVisible();
+
+    await page.getByRole('link', { name: 'Patient queue' }).click();
+    await expect(liveIndicator(page)).toHaveText('Live');
+    await expect(queueTable(page).getByRole('link', { name: `${person.firstName} ${person.lastName}` })).toBeVisible();
+  });
+
+  test('a Patient account needs a date of birth', async ({ page }) => {
+    const person = uniquePerson('NoBirth');
+    await page.getByLabel('Role').selectOption('Patient');
+    await page.getByLabel('First name').fill(person.firstName);
+    await page.getByLabel('Last name').fill(person.lastName);
+    await page.getByLabel('Email').fill(person.email);
+    await page.getByLabel('Password', { exact: true }).fill(person.password);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await expect(page.getByText('Required for a Patient').last()).toBeVisible();
+    await expect(page.getByLabel('Date of birth')).toHaveAttribute('aria-invalid', 'true');
+  });
+});
