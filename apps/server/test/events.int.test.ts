@@ -169,6 +169,17 @@ describe('event log and queue.onChange', () => {
     }
   });
 
+  it('delivers events whose pub/sub message was lost, from the log', async () => {
+    const subscription = await subscribe(phos, provider);
+    try {
+      // Committed with no message published and no pump: only the hub's safety pass can find it.
+      await phos.services.db.transaction((tx) => appendEvents(tx, [entryAdded('Unannounced')]));
+      expect(names(await subscription.nextCount(1))).toEqual(['Unannounced']);
+    } finally {
+      await subscription.close();
+    }
+  });
+
   it('delivers a registration to an open subscription through the worker and pub/sub', async () => {
     const subscription = await subscribe(phos, provider);
     try {
