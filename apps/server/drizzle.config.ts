@@ -2,6 +2,6 @@ import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
   dialect: 'postgresql',
-  schema: ['./src/identity/schema.ts', './src/events/schema.ts', './src/patients/schema.ts', './src/queue/schema.ts'],
+  schema: './src/*/schema.ts',
   out: '../../drizzle',
 });

@@ -155,7 +155,18 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     }
     void relay.kick();
 
-    const services: Services = { db, hub, log, kickRelay: () => void relay.kick() };
+    const services: Services = {
+      db,
+      hub,
+      log,
+      kickRelay: () => void relay.kick(),
+      announce: (lastEventId) => {
+        void hub.pump();
+        publishCommitted(publisher, config.prefix, lastEventId).catch((error: unknown) => {
+          log.warn({ err: error }, 'could not announce committed events; the hub safety pass will');
+        });
+      },
+    };
     return {
       services,
       database,

@@ -22,6 +22,12 @@ function entryAdded(lastName: string): DomainEvent {
         dateOfBirth: '1970-01-01',
         status: 'waiting',
         arrivedAt: new Date().toISOString(),
+        statusChangedAt: new Date().toISOString(),
+        acuity: null,
+        clinician: null,
+        room: null,
+        possibleDuplicate: false,
+        version: 1,
       },
     },
   };

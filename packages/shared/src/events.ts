@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { dateOfBirthSchema, uuidSchema } from './fields.js';
-import { queueEntrySchema } from './queue.js';
+import { queueEntryChangeSchema, queueEntrySchema, staffRefSchema } from './queue.js';
 import { roleSchema } from './roles.js';
 
 /**
@@ -24,11 +24,17 @@ export const integrationEvents = {
 export type IntegrationEventType = keyof typeof integrationEvents;
 
 export const patientCreatedV1 = z.object({ patientId: uuidSchema, userId: uuidSchema.nullable() });
-export const queueEntryAddedV1 = z.object({ entry: queueEntrySchema });
+export const queueEntryAdded = z.object({ entry: queueEntrySchema });
+export const queueEntryUpdatedV1 = z.object({
+  entry: queueEntrySchema,
+  change: queueEntryChangeSchema,
+  by: staffRefSchema,
+});
 
 export const domainEvents = {
   'patient.created': { version: 1, schema: patientCreatedV1 },
-  'queue.entry.added': { version: 1, schema: queueEntryAddedV1 },
+  'queue.entry.added': { version: 2, schema: queueEntryAdded },
+  'queue.entry.updated': { version: 1, schema: queueEntryUpdatedV1 },
 } as const;
 export type DomainEventType = keyof typeof domainEvents;
 export type DomainEventPayload<T extends DomainEventType> = z.infer<(typeof domainEvents)[T]['schema']>;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { uuidSchema } from './fields.js';
-import { queueStatusSchema } from './queue.js';
+import { queueEntrySchema, queueStatusSchema, transitionRecordSchema, triageRecordSchema } from './queue.js';
 
 export const patientByIdInput = z.object({ id: uuidSchema });
 
@@ -20,3 +20,15 @@ export const registrationStatusSchema = z.object({
   patientId: uuidSchema.optional(),
 });
 export type RegistrationStatus = z.infer<typeof registrationStatusSchema>;
+
+export const journeySchema = z.object({
+  /** The patient's visits, newest first. */
+  visits: z.array(
+    z.object({
+      entry: queueEntrySchema,
+      transitions: z.array(transitionRecordSchema),
+      triage: z.array(triageRecordSchema),
+    }),
+  ),
+});
+export type Journey = z.infer<typeof journeySchema>;

@@ -33,6 +33,21 @@ export async function appendEvents(tx: Db, events: readonly DomainEvent[]): Prom
   return stream.lastId;
 }
 
+/**
+ * Runs `work` in a transaction and appends the events it returns in the same transaction.
+ * Returns its result and the id of the last event, for announcing after commit.
+ */
+export async function commitWithEvents<T extends { events: readonly DomainEvent[] }>(
+  db: Db,
+  work: (tx: Db) => Promise<T>,
+): Promise<{ result: T; lastEventId: bigint }> {
+  return db.transaction(async (tx) => {
+    const result = await work(tx);
+    const lastEventId = await appendEvents(tx, result.events);
+    return { result, lastEventId };
+  });
+}
+
 /** The id of the newest committed event, 0 when there is none. */
 export async function headEventId(db: Db): Promise<bigint> {
   const [row] = await db
@@ -40,6 +55,39 @@ export async function headEventId(db: Db): Promise<bigint> {
     .from(eventStreams)
     .where(sql`${eventStreams.stream} = ${CLINIC_STREAM}`);
   return row?.lastId ?? 0n;
+}
+
+type Upcaster = (payload: Record<string, unknown>) => Record<string, unknown>;
+
+/** Turns payloads stored under an older version into the current shape, one version at a time. */
+const upcasters: Partial<Record<DomainEvent['type'], Record<number, Upcaster>>> = {
+  'queue.entry.added': {
+    // v1 entries predate triage, rooms and versions.
+    1: (payload) => {
+      const entry = payload.entry as Record<string, unknown>;
+      return {
+        entry: {
+          statusChangedAt: entry.arrivedAt,
+          acuity: null,
+          clinician: null,
+          room: null,
+          possibleDuplicate: false,
+          version: 1,
+          ...entry,
+        },
+      };
+    },
+  },
+};
+
+function upcast(type: DomainEvent['type'], version: number, payload: unknown): unknown {
+  let current = payload as Record<string, unknown>;
+  for (let from = version; from < domainEvents[type].version; from++) {
+    const step = upcasters[type]?.[from];
+    if (!step) throw new Error(`no upcaster for ${type} v${from}`);
+    current = step(current);
+  }
+  return current;
 }
 
 /** Committed events after `afterId` (and up to `uptoId`), oldest first. */
@@ -61,7 +109,7 @@ export async function readEventsAfter(
       id: row.id,
       occurredAt: row.occurredAt,
       type: row.type,
-      payload: contract.schema.parse(row.payload),
+      payload: contract.schema.parse(upcast(row.type as DomainEvent['type'], row.version, row.payload)),
     } as LoggedEvent;
   });
 }

@@ -79,6 +79,15 @@ export async function authenticate(db: Db, email: string, password: string): Pro
   return toUser(row);
 }
 
+export async function listUsersByRole(db: Db, role: User['role']): Promise<User[]> {
+  const rows = await db.select().from(users).where(eq(users.role, role)).orderBy(users.lastName, users.firstName);
+  return rows.map(toUser);
+}
+
+export function displayName(user: Pick<User, 'firstName' | 'lastName'>): string {
+  return `${user.firstName} ${user.lastName}`;
+}
+
 export async function adminExists(db: Db): Promise<boolean> {
   const [row] = await db.select({ id: users.id }).from(users).where(eq(users.role, 'Admin')).limit(1);
   return row !== undefined;

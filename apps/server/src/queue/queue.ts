@@ -1,9 +1,26 @@
-import { asc, desc, eq, notInArray } from 'drizzle-orm';
-import type { DomainEvent, QueueEntry } from '@phos/shared';
+import { and, asc, desc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import {
+  activeStatuses,
+  canTransition,
+  queueStatusLabels,
+  type DomainEvent,
+  type QueueEntry,
+  type QueueStatus,
+  type Room,
+  type StaffRef,
+  type TransitionRecord,
+  type TriageRecord,
+  type Acuity,
+} from '@phos/shared';
 import type { Db } from '../db/client.js';
-import { queueEntries } from './schema.js';
+import { AppError } from '../errors.js';
+import { queueEntries, queueTransitions, triageAssessments, type EntrySnapshot } from './schema.js';
 
 type QueueEntryRow = typeof queueEntries.$inferSelect;
+
+function ref(id: string | null, name: string | null): StaffRef | null {
+  return id !== null && name !== null ? { id, name } : null;
+}
 
 export function toQueueEntry(row: QueueEntryRow): QueueEntry {
   return {
@@ -14,6 +31,12 @@ export function toQueueEntry(row: QueueEntryRow): QueueEntry {
     dateOfBirth: row.dateOfBirth,
     status: row.status,
     arrivedAt: row.arrivedAt.toISOString(),
+    statusChangedAt: row.statusChangedAt.toISOString(),
+    acuity: row.acuity,
+    clinician: ref(row.clinicianId, row.clinicianName),
+    room: ref(row.roomId, row.roomName),
+    possibleDuplicate: row.possibleDuplicate,
+    version: row.version,
   };
 }
 
@@ -27,11 +50,12 @@ export async function addToQueue(
     lastName: string;
     dateOfBirth: string;
     arrivedAt: Date;
+    possibleDuplicate?: boolean;
   },
 ): Promise<{ entry: QueueEntry; events: DomainEvent[] } | null> {
   const [row] = await tx
     .insert(queueEntries)
-    .values(arrival)
+    .values({ ...arrival, statusChangedAt: arrival.arrivedAt })
     .onConflictDoNothing({ target: queueEntries.registrationId })
     .returning();
   if (!row) return null;
@@ -39,13 +63,13 @@ export async function addToQueue(
   return { entry, events: [{ type: 'queue.entry.added', payload: { entry } }] };
 }
 
-/** Entries still in the clinic, oldest first. */
+/** Entries still in the clinic: most acute first, then who came first. */
 export async function listActiveEntries(db: Db): Promise<QueueEntry[]> {
   const rows = await db
     .select()
     .from(queueEntries)
-    .where(notInArray(queueEntries.status, ['done', 'left']))
-    .orderBy(asc(queueEntries.arrivedAt), asc(queueEntries.id));
+    .where(inArray(queueEntries.status, [...activeStatuses]))
+    .orderBy(sql`${queueEntries.acuity} asc nulls last`, asc(queueEntries.arrivedAt), asc(queueEntries.id));
   return rows.map(toQueueEntry);
 }
 
@@ -57,4 +81,252 @@ export async function latestEntryForPatient(db: Db, patientId: string): Promise<
     .orderBy(desc(queueEntries.arrivedAt))
     .limit(1);
   return row ? toQueueEntry(row) : undefined;
+}
+
+/** Locks the entry for the rest of the transaction and checks the caller saw its latest version. */
+async function lockEntry(tx: Db, entryId: string, expectedVersion: number): Promise<QueueEntryRow> {
+  const [row] = await tx.select().from(queueEntries).where(eq(queueEntries.id, entryId)).for('update');
+  if (!row) throw new AppError('NOT_FOUND', 'No such queue entry');
+  if (row.version !== expectedVersion) {
+    throw new AppError(
+      'STALE_VERSION',
+      `${row.firstName} ${row.lastName} was changed by someone else (now ${queueStatusLabels[row.status]}); showing the latest`,
+    );
+  }
+  return row;
+}
+
+function snapshot(row: QueueEntryRow): EntrySnapshot {
+  return {
+    status: row.status,
+    statusChangedAt: row.statusChangedAt.toISOString(),
+    clinicianId: row.clinicianId,
+    clinicianName: row.clinicianName,
+    roomId: row.roomId,
+    roomName: row.roomName,
+  };
+}
+
+type EntryChangeResult = { entry: QueueEntry; events: DomainEvent[] };
+
+/** Moves an entry along the transition graph; anything off the graph is refused. */
+export async function transitionEntry(
+  tx: Db,
+  move: {
+    entryId: string;
+    expectedVersion: number;
+    to: QueueStatus;
+    by: StaffRef;
+    /** With `with_clinician`: who sees the patient, and where. */
+    clinician?: StaffRef;
+    room?: Room | null;
+  },
+): Promise<EntryChangeResult> {
+  const row = await lockEntry(tx, move.entryId, move.expectedVersion);
+  if (!canTransition(row.status, move.to)) {
+    throw new AppError(
+      'INVALID_TRANSITION',
+      `Cannot move from ${queueStatusLabels[row.status]} to ${queueStatusLabels[move.to]}`,
+    );
+  }
+  const seeing = move.to === 'with_clinician';
+  const keepsClinician = move.to === 'done';
+  const clinician = seeing ? (move.clinician ?? move.by) : keepsClinician ? ref(row.clinicianId, row.clinicianName) : null;
+  const room = seeing ? (move.room ?? null) : keepsClinician ? ref(row.roomId, row.roomName) : null;
+  const now = new Date();
+
+  const [updated] = await tx
+    .update(queueEntries)
+    .set({
+      status: move.to,
+      statusChangedAt: now,
+      clinicianId: clinician?.id ?? null,
+      clinicianName: clinician?.name ?? null,
+      roomId: room?.id ?? null,
+      roomName: room?.name ?? null,
+      version: row.version + 1,
+      updatedAt: now,
+    })
+    .where(eq(queueEntries.id, row.id))
+    .returning();
+  if (!updated) throw new Error('queue entry update returned no row');
+  await tx.insert(queueTransitions).values({
+    entryId: row.id,
+    kind: 'transition',
+    fromStatus: row.status,
+    toStatus: move.to,
+    byId: move.by.id,
+    byName: move.by.name,
+    at: now,
+    clinicianId: clinician?.id ?? null,
+    clinicianName: clinician?.name ?? null,
+    roomId: room?.id ?? null,
+    roomName: room?.name ?? null,
+    previous: snapshot(row),
+  });
+  const entry = toQueueEntry(updated);
+  return {
+    entry,
+    events: [
+      {
+        type: 'queue.entry.updated',
+        payload: { entry, change: { kind: 'transition', from: row.status, to: move.to }, by: move.by },
+      },
+    ],
+  };
+}
+
+/** Steps back out of the entry's latest transition that is still in force. */
+export async function undoLastTransition(
+  tx: Db,
+  request: { entryId: string; expectedVersion: number; by: StaffRef },
+): Promise<EntryChangeResult> {
+  const row = await lockEntry(tx, request.entryId, request.expectedVersion);
+  const [last] = await tx
+    .select()
+    .from(queueTransitions)
+    .where(
+      and(
+        eq(queueTransitions.entryId, row.id),
+        eq(queueTransitions.kind, 'transition'),
+        isNull(queueTransitions.undoneAt),
+      ),
+    )
+    .orderBy(desc(queueTransitions.at), desc(queueTransitions.id))
+    .limit(1);
+  if (!last) throw new AppError('INVALID_TRANSITION', 'There is nothing to undo');
+  const previous = last.previous;
+  const now = new Date();
+  const [updated] = await tx
+    .update(queueEntries)
+    .set({
+      status: previous.status,
+      statusChangedAt: new Date(previous.statusChangedAt),
+      clinicianId: previous.clinicianId,
+      clinicianName: previous.clinicianName,
+      roomId: previous.roomId,
+      roomName: previous.roomName,
+      version: row.version + 1,
+      updatedAt: now,
+    })
+    .where(eq(queueEntries.id, row.id))
+    .returning();
+  if (!updated) throw new Error('queue entry update returned no row');
+  await tx.update(queueTransitions).set({ undoneAt: now }).where(eq(queueTransitions.id, last.id));
+  await tx.insert(queueTransitions).values({
+    entryId: row.id,
+    kind: 'undo',
+    fromStatus: row.status,
+    toStatus: previous.status,
+    byId: request.by.id,
+    byName: request.by.name,
+    at: now,
+    clinicianId: previous.clinicianId,
+    clinicianName: previous.clinicianName,
+    roomId: previous.roomId,
+    roomName: previous.roomName,
+    previous: snapshot(row),
+  });
+  const entry = toQueueEntry(updated);
+  return {
+    entry,
+    events: [
+      {
+        type: 'queue.entry.updated',
+        payload: { entry, change: { kind: 'undo', from: row.status, to: previous.status }, by: request.by },
+      },
+    ],
+  };
+}
+
+/** Records an acuity (and note) for an entry in triage; the queue reorders by it. */
+export async function triageEntry(
+  tx: Db,
+  assessment: { entryId: string; expectedVersion: number; acuity: Acuity; note?: string | undefined; by: StaffRef },
+): Promise<EntryChangeResult> {
+  const row = await lockEntry(tx, assessment.entryId, assessment.expectedVersion);
+  if (row.status !== 'in_triage') {
+    throw new AppError('INVALID_TRANSITION', `Acuity is set in triage; this patient is ${queueStatusLabels[row.status]}`);
+  }
+  const now = new Date();
+  const [updated] = await tx
+    .update(queueEntries)
+    .set({ acuity: assessment.acuity, version: row.version + 1, updatedAt: now })
+    .where(eq(queueEntries.id, row.id))
+    .returning();
+  if (!updated) throw new Error('queue entry update returned no row');
+  await tx.insert(triageAssessments).values({
+    entryId: row.id,
+    acuity: assessment.acuity,
+    note: assessment.note === '' ? null : (assessment.note ?? null),
+    byId: assessment.by.id,
+    byName: assessment.by.name,
+    at: now,
+  });
+  const entry = toQueueEntry(updated);
+  return {
+    entry,
+    events: [
+      {
+        type: 'queue.entry.updated',
+        payload: { entry, change: { kind: 'triage', acuity: assessment.acuity }, by: assessment.by },
+      },
+    ],
+  };
+}
+
+export async function findEntry(db: Db, entryId: string): Promise<QueueEntry | undefined> {
+  const [row] = await db.select().from(queueEntries).where(eq(queueEntries.id, entryId));
+  return row ? toQueueEntry(row) : undefined;
+}
+
+/** A patient's visits, newest first, each with its transitions and triage history. */
+export async function journeyOfPatient(
+  db: Db,
+  patientId: string,
+): Promise<{ entry: QueueEntry; transitions: TransitionRecord[]; triage: TriageRecord[] }[]> {
+  const entries = await db
+    .select()
+    .from(queueEntries)
+    .where(eq(queueEntries.patientId, patientId))
+    .orderBy(desc(queueEntries.arrivedAt));
+  if (entries.length === 0) return [];
+  const ids = entries.map((entry) => entry.id);
+  const [transitions, triage] = await Promise.all([
+    db
+      .select()
+      .from(queueTransitions)
+      .where(inArray(queueTransitions.entryId, ids))
+      .orderBy(asc(queueTransitions.at), asc(queueTransitions.id)),
+    db
+      .select()
+      .from(triageAssessments)
+      .where(inArray(triageAssessments.entryId, ids))
+      .orderBy(asc(triageAssessments.at), asc(triageAssessments.id)),
+  ]);
+  return entries.map((row) => ({
+    entry: toQueueEntry(row),
+    transitions: transitions
+      .filter((t) => t.entryId === row.id)
+      .map((t) => ({
+        id: t.id,
+        kind: t.kind,
+        from: t.fromStatus,
+        to: t.toStatus,
+        by: { id: t.byId, name: t.byName },
+        at: t.at.toISOString(),
+        clinician: ref(t.clinicianId, t.clinicianName),
+        room: ref(t.roomId, t.roomName),
+        undoneAt: t.undoneAt?.toISOString() ?? null,
+      })),
+    triage: triage
+      .filter((t) => t.entryId === row.id)
+      .map((t) => ({
+        id: t.id,
+        acuity: t.acuity,
+        note: t.note,
+        by: { id: t.byId, name: t.byName },
+        at: t.at.toISOString(),
+      })),
+  }));
 }

@@ -10,6 +10,8 @@ export interface Services {
   /** Moves committed outbox rows to the job queue now rather than on the next tick. */
   kickRelay: () => void;
   hub: EventHub;
+  /** Tells every api instance that events up to this id are committed. Never throws. */
+  announce: (lastEventId: bigint) => void;
   log: Logger;
 }
 

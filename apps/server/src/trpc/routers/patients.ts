@@ -1,8 +1,8 @@
-import { patientByIdInput, patientSchema, staffRoles } from '@phos/shared';
+import { journeySchema, patientByIdInput, patientSchema, staffRoles } from '@phos/shared';
 import { AppError } from '../../errors.js';
 import { findPatient } from '../../patients/patients.js';
-import { latestEntryForPatient } from '../../queue/queue.js';
-import { authedProcedure, router } from '../trpc.js';
+import { journeyOfPatient, latestEntryForPatient } from '../../queue/queue.js';
+import { authedProcedure, providerProcedure, router } from '../trpc.js';
 
 export const patientsRouter = router({
   /** Staff read any patient; a Patient reads only their own record. */
@@ -27,4 +27,10 @@ export const patientsRouter = router({
         queueStatus: entry?.status ?? null,
       };
     }),
+
+  /** The queue journey: every visit with its transitions and triage history. Staff only. */
+  journey: providerProcedure
+    .input(patientByIdInput)
+    .output(journeySchema)
+    .query(async ({ ctx, input }) => ({ visits: await journeyOfPatient(ctx.db, input.id) })),
 });
