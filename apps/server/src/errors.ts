@@ -4,6 +4,7 @@ const defaultMessages: Record<AppErrorCode, string> = {
   INVALID_INPUT: 'Invalid input',
   EMAIL_TAKEN: 'An account with this email already exists',
   NAME_TAKEN: 'That name is already in use',
+  ALREADY_QUEUED: 'This patient is already in the queue',
   INVALID_CREDENTIALS: INVALID_CREDENTIALS_MESSAGE,
   NOT_SIGNED_IN: 'Sign in to continue',
   FORBIDDEN: 'You do not have access to this',

@@ -85,10 +85,10 @@ describe('registration pipeline', () => {
     await eventually(() => jobCompleted(phos, registrationId));
 
     const deps = { db: phos.services.db, log: silentLogger, announce: () => Promise.resolve() };
-    expect(await processRegistration(deps, { registrationId })).toBe('already-processed');
+    expect(await processRegistration(deps, 'user.registered', { registrationId })).toBe('already-processed');
     const [first, second] = await Promise.all([
-      processRegistration(deps, { registrationId }),
-      processRegistration(deps, { registrationId }),
+      processRegistration(deps, 'user.registered', { registrationId }),
+      processRegistration(deps, 'user.registered', { registrationId }),
     ]);
     expect([first, second]).toEqual(['already-processed', 'already-processed']);
     expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
@@ -112,10 +112,10 @@ describe('registration pipeline', () => {
 
   it('rejects a job whose registration is not in the outbox without retrying it', async () => {
     const deps = { db: phos.services.db, log: silentLogger, announce: () => Promise.resolve() };
-    await expect(processRegistration(deps, { registrationId: '00000000-0000-4000-8000-000000000000' })).rejects.toThrow(
+    await expect(processRegistration(deps, 'user.registered', { registrationId: '00000000-0000-4000-8000-000000000000' })).rejects.toThrow(
       /not in the outbox/,
     );
-    await expect(processRegistration(deps, { registrationId: 'not-a-uuid' })).rejects.toThrow(/malformed/);
+    await expect(processRegistration(deps, 'user.registered', { registrationId: 'not-a-uuid' })).rejects.toThrow(/malformed/);
   });
 });
 

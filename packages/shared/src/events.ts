@@ -18,8 +18,22 @@ export const userRegisteredV1 = z.object({
 });
 export type UserRegisteredV1 = z.infer<typeof userRegisteredV1>;
 
+/** Staff registered a walk-in: a new patient, or an existing one queued again. No account. */
+export const walkInRegisteredV1 = z.object({
+  firstName: z.string(),
+  lastName: z.string(),
+  dateOfBirth: dateOfBirthSchema,
+  email: z.string().nullable(),
+  phone: z.string().nullable(),
+  existingPatientId: uuidSchema.nullable(),
+  registeredBy: uuidSchema,
+  registeredAt: z.iso.datetime({ offset: true }),
+});
+export type WalkInRegisteredV1 = z.infer<typeof walkInRegisteredV1>;
+
 export const integrationEvents = {
   'user.registered': { version: 1, schema: userRegisteredV1 },
+  'walk_in.registered': { version: 1, schema: walkInRegisteredV1 },
 } as const;
 export type IntegrationEventType = keyof typeof integrationEvents;
 

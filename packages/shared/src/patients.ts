@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { uuidSchema } from './fields.js';
+import { dateOfBirthSchema, emailSchema, nameSchema, uuidSchema } from './fields.js';
 import { queueEntrySchema, queueStatusSchema, transitionRecordSchema, triageRecordSchema } from './queue.js';
 
 export const patientByIdInput = z.object({ id: uuidSchema });
@@ -10,8 +10,11 @@ export const patientSchema = z.object({
   lastName: z.string(),
   dateOfBirth: z.string(),
   email: z.string().nullable(),
+  phone: z.string().nullable(),
   registeredAt: z.iso.datetime({ offset: true }),
   queueStatus: queueStatusSchema.nullable(),
+  /** Staff only: the existing patient this registration may duplicate. */
+  possibleDuplicateOf: uuidSchema.nullable(),
 });
 export type Patient = z.infer<typeof patientSchema>;
 
@@ -32,3 +35,46 @@ export const journeySchema = z.object({
   ),
 });
 export type Journey = z.infer<typeof journeySchema>;
+
+/** Folds a name for matching: case and accents do not tell two people apart. */
+export function nameKey(firstName: string, lastName: string): string {
+  return `${firstName} ${lastName}`
+    .normalize('NFD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase()
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+export const phoneSchema = z
+  .string()
+  .trim()
+  .regex(/^\+?[\d\s().-]{6,20}$/, 'Enter a phone number');
+
+export const walkInInput = z.object({
+  firstName: nameSchema,
+  lastName: nameSchema,
+  dateOfBirth: dateOfBirthSchema,
+  email: emailSchema.optional(),
+  phone: phoneSchema.optional(),
+  /** Queue this existing patient instead of creating a new record. */
+  existingPatientId: uuidSchema.optional(),
+});
+export type WalkInInput = z.infer<typeof walkInInput>;
+
+export const findMatchesInput = z.object({
+  firstName: nameSchema,
+  lastName: nameSchema,
+  dateOfBirth: dateOfBirthSchema,
+  email: emailSchema.optional(),
+});
+
+export const patientMatchSchema = z.object({
+  id: uuidSchema,
+  firstName: z.string(),
+  lastName: z.string(),
+  dateOfBirth: z.string(),
+  email: z.string().nullable(),
+  reasons: z.array(z.enum(['name_and_date_of_birth', 'email'])),
+});
+export type PatientMatch = z.infer<typeof patientMatchSchema>;

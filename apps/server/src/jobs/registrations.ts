@@ -2,15 +2,23 @@ import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import type { DomainEvent } from '@phos/shared';
 import type { Db } from '../db/client.js';
 import { appendEvents } from '../events/log.js';
 import { readOutbox } from '../events/outbox.js';
 import type { OutboxRow } from '../events/relay.js';
-import { createPatientFromRegistration } from '../patients/patients.js';
-import { addToQueue } from '../queue/queue.js';
+import { createPatientFromRegistration, createWalkInPatient, findPatient } from '../patients/patients.js';
+import { activeEntryForPatient, addToQueue } from '../queue/queue.js';
 
 export const REGISTRATIONS_QUEUE = 'registrations';
-const JOB_NAME = 'user.registered';
+
+/** Outbox event types this queue handles; each becomes a job of that name. */
+const registrationTypes = ['user.registered', 'walk_in.registered'] as const;
+type RegistrationType = (typeof registrationTypes)[number];
+
+function isRegistrationType(type: string): type is RegistrationType {
+  return (registrationTypes as readonly string[]).includes(type);
+}
 
 /** Ids only: BullMQ keeps job data in clear text in Redis. */
 const jobData = z.object({ registrationId: z.uuid() });
@@ -23,7 +31,7 @@ export interface RegistrationDeps {
   log: Logger;
 }
 
-export type RegistrationOutcome = 'patient-created' | 'already-processed' | 'not-a-patient';
+export type RegistrationOutcome = 'patient-created' | 'patient-queued' | 'already-processed' | 'already-queued' | 'not-a-patient';
 
 export function createRegistrationsQueue(connection: Redis, prefix: string): Queue<RegistrationJobData> {
   return new Queue<RegistrationJobData>(REGISTRATIONS_QUEUE, {
@@ -42,64 +50,133 @@ export function createRegistrationsQueue(connection: Redis, prefix: string): Que
 export function deliverRegistrations(queue: Queue<RegistrationJobData>) {
   return async (rows: readonly OutboxRow[]): Promise<void> => {
     const jobs = rows
-      .filter((row) => row.type === JOB_NAME)
-      .map((row) => ({ name: JOB_NAME, data: { registrationId: row.id }, opts: { jobId: row.id } }));
+      .filter((row) => isRegistrationType(row.type))
+      .map((row) => ({ name: row.type, data: { registrationId: row.id }, opts: { jobId: row.id } }));
     if (jobs.length > 0) await queue.addBulk(jobs);
   };
+}
+
+async function commitAndAnnounce(
+  deps: RegistrationDeps,
+  registrationId: string,
+  work: (tx: Db) => Promise<DomainEvent[] | null>,
+): Promise<boolean> {
+  const lastEventId = await deps.db.transaction(async (tx) => {
+    const events = await work(tx);
+    return events ? appendEvents(tx, events) : null;
+  });
+  if (lastEventId === null) return false;
+  try {
+    await deps.announce(lastEventId);
+  } catch (error) {
+    // The events are committed; the hub's safety pass picks them up without the message.
+    deps.log.warn({ err: error, registrationId }, 'could not announce committed events');
+  }
+  return true;
 }
 
 /**
  * Turns a `user.registered` event into a patient and a queue entry, with their events, in one
  * transaction. Safe to run any number of times for the same registration.
  */
-export async function processRegistration(deps: RegistrationDeps, data: unknown): Promise<RegistrationOutcome> {
-  const parsed = jobData.safeParse(data);
-  if (!parsed.success) throw new UnrecoverableError('registration job data is malformed');
-  const { registrationId } = parsed.data;
+async function processUserRegistered(deps: RegistrationDeps, registrationId: string): Promise<RegistrationOutcome> {
   const registration = await readOutbox(deps.db, registrationId, 'user.registered');
   if (!registration) throw new UnrecoverableError(`registration ${registrationId} is not in the outbox`);
   if (registration.role !== 'Patient') return 'not-a-patient';
   const { dateOfBirth } = registration;
   if (dateOfBirth === null) throw new UnrecoverableError(`registration ${registrationId} has no date of birth`);
 
-  const lastEventId = await deps.db.transaction(async (tx) => {
-    const created = await createPatientFromRegistration(tx, { ...registration, dateOfBirth });
-    if (!created) return null;
+  const created = await commitAndAnnounce(deps, registrationId, async (tx) => {
+    const patient = await createPatientFromRegistration(tx, { ...registration, dateOfBirth });
+    if (!patient) return null;
     const queued = await addToQueue(tx, {
-      patientId: created.patient.id,
+      patientId: patient.patient.id,
       registrationId,
-      firstName: created.patient.firstName,
-      lastName: created.patient.lastName,
-      dateOfBirth: created.patient.dateOfBirth,
-      arrivedAt: created.patient.registeredAt,
+      firstName: patient.patient.firstName,
+      lastName: patient.patient.lastName,
+      dateOfBirth: patient.patient.dateOfBirth,
+      arrivedAt: patient.patient.registeredAt,
+      possibleDuplicate: patient.patient.possibleDuplicateOf !== null,
     });
-    return appendEvents(tx, [...created.events, ...(queued?.events ?? [])]);
+    return [...patient.events, ...(queued?.events ?? [])];
   });
-  if (lastEventId === null) return 'already-processed';
+  return created ? 'patient-created' : 'already-processed';
+}
 
-  try {
-    await deps.announce(lastEventId);
-  } catch (error) {
-    // The event is committed; the hub's safety timer picks it up without the message.
-    deps.log.warn({ err: error, registrationId }, 'could not announce committed events');
+/** A walk-in: a new patient and its entry, or an existing patient queued again. Idempotent. */
+async function processWalkIn(deps: RegistrationDeps, registrationId: string): Promise<RegistrationOutcome> {
+  const walkIn = await readOutbox(deps.db, registrationId, 'walk_in.registered');
+  if (!walkIn) throw new UnrecoverableError(`walk-in ${registrationId} is not in the outbox`);
+
+  if (walkIn.existingPatientId === null) {
+    const created = await commitAndAnnounce(deps, registrationId, async (tx) => {
+      const patient = await createWalkInPatient(tx, registrationId, walkIn);
+      if (!patient) return null;
+      const queued = await addToQueue(tx, {
+        patientId: patient.patient.id,
+        registrationId,
+        firstName: patient.patient.firstName,
+        lastName: patient.patient.lastName,
+        dateOfBirth: patient.patient.dateOfBirth,
+        arrivedAt: patient.patient.registeredAt,
+      });
+      return [...patient.events, ...(queued?.events ?? [])];
+    });
+    return created ? 'patient-created' : 'already-processed';
   }
-  return 'patient-created';
+
+  const existingId = walkIn.existingPatientId;
+  let outcome: RegistrationOutcome = 'already-processed';
+  await commitAndAnnounce(deps, registrationId, async (tx) => {
+    const patient = await findPatient(tx, existingId);
+    if (!patient) throw new UnrecoverableError(`walk-in ${registrationId} names no existing patient`);
+    if (await activeEntryForPatient(tx, patient.id)) {
+      outcome = 'already-queued';
+      return null;
+    }
+    const queued = await addToQueue(tx, {
+      patientId: patient.id,
+      registrationId,
+      firstName: patient.firstName,
+      lastName: patient.lastName,
+      dateOfBirth: patient.dateOfBirth,
+      arrivedAt: new Date(walkIn.registeredAt),
+    });
+    if (!queued) return null;
+    outcome = 'patient-queued';
+    return queued.events;
+  });
+  return outcome;
+}
+
+/** Runs the job named `name` for its registration. Safe to run any number of times. */
+export async function processRegistration(deps: RegistrationDeps, name: string, data: unknown): Promise<RegistrationOutcome> {
+  const parsed = jobData.safeParse(data);
+  if (!parsed.success) throw new UnrecoverableError('registration job data is malformed');
+  const { registrationId } = parsed.data;
+  if (!isRegistrationType(name)) throw new UnrecoverableError(`no handler for job ${name}`);
+  switch (name) {
+    case 'user.registered':
+      return processUserRegistered(deps, registrationId);
+    case 'walk_in.registered':
+      return processWalkIn(deps, registrationId);
+  }
 }
 
 export function startRegistrationWorker(options: {
   connection: Redis;
   prefix: string;
   deps: RegistrationDeps;
-  concurrency?: number;
+  concurrency?: number | undefined;
 }): Worker<RegistrationJobData> {
   const { connection, prefix, deps, concurrency = 8 } = options;
   const worker = new Worker<RegistrationJobData>(
     REGISTRATIONS_QUEUE,
-    async (job: Job<RegistrationJobData>) => processRegistration(deps, job.data),
+    async (job: Job<RegistrationJobData>) => processRegistration(deps, job.name, job.data),
     { connection, prefix, concurrency },
   );
   worker.on('failed', (job, error) => {
-    deps.log.error({ jobId: job?.id, attempts: job?.attemptsMade, err: error }, 'registration job failed');
+    deps.log.error({ jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, err: error }, 'registration job failed');
   });
   worker.on('error', (error) => deps.log.warn({ err: error }, 'registration worker error'));
   return worker;

@@ -1,24 +1,70 @@
-import { eq } from 'drizzle-orm';
-import type { DomainEvent, UserRegisteredV1 } from '@phos/shared';
+import { and, eq, ne, or, sql } from 'drizzle-orm';
+import {
+  nameKey,
+  type DomainEvent,
+  type PatientMatch,
+  type UserRegisteredV1,
+  type WalkInInput,
+  type WalkInRegisteredV1,
+} from '@phos/shared';
 import type { Db } from '../db/client.js';
+import { writeOutbox } from '../events/outbox.js';
 import { patients } from './schema.js';
 
 export type PatientRow = typeof patients.$inferSelect;
 
+type Created = { patient: PatientRow; events: DomainEvent[] };
+
+/**
+ * Existing patients who look like this person: the same name and date of birth, ignoring case
+ * and accents, or the same email.
+ */
+export async function findMatches(
+  db: Db,
+  person: { firstName: string; lastName: string; dateOfBirth: string; email?: string | null | undefined },
+  excludeId?: string,
+): Promise<PatientMatch[]> {
+  const sameNameAndBirth = and(
+    eq(patients.nameKey, nameKey(person.firstName, person.lastName)),
+    eq(patients.dateOfBirth, person.dateOfBirth),
+  );
+  const sameEmail = person.email ? sql`lower(${patients.email}) = lower(${person.email})` : undefined;
+  const rows = await db
+    .select()
+    .from(patients)
+    .where(and(or(sameNameAndBirth, sameEmail), excludeId ? ne(patients.id, excludeId) : undefined))
+    .orderBy(patients.createdAt)
+    .limit(20);
+  const key = nameKey(person.firstName, person.lastName);
+  return rows.map((row) => ({
+    id: row.id,
+    firstName: row.firstName,
+    lastName: row.lastName,
+    dateOfBirth: row.dateOfBirth,
+    email: row.email,
+    reasons: [
+      ...(row.nameKey === key && row.dateOfBirth === person.dateOfBirth ? (['name_and_date_of_birth'] as const) : []),
+      ...(person.email && row.email?.toLowerCase() === person.email.toLowerCase() ? (['email'] as const) : []),
+    ],
+  }));
+}
+
 /**
  * Creates the patient for a Patient-role registration. Unique on user id: a redelivered
- * registration returns null and changes nothing.
+ * registration returns null and changes nothing. A registration that looks like an existing
+ * patient is flagged for staff; the registrant is never told.
  */
 export async function createPatientFromRegistration(
   tx: Db,
   registration: UserRegisteredV1 & { dateOfBirth: string },
-): Promise<{ patient: PatientRow; events: DomainEvent[] } | null> {
+): Promise<Created | null> {
   const [patient] = await tx
     .insert(patients)
     .values({
       userId: registration.userId,
       firstName: registration.firstName,
       lastName: registration.lastName,
+      nameKey: nameKey(registration.firstName, registration.lastName),
       dateOfBirth: registration.dateOfBirth,
       email: registration.email,
       registeredAt: new Date(registration.registeredAt),
@@ -26,10 +72,55 @@ export async function createPatientFromRegistration(
     .onConflictDoNothing({ target: patients.userId })
     .returning();
   if (!patient) return null;
+  const [match] = await findMatches(tx, patient, patient.id);
+  const flagged = match
+    ? ((await tx.update(patients).set({ possibleDuplicateOf: match.id }).where(eq(patients.id, patient.id)).returning())[0] ??
+      patient)
+    : patient;
   return {
-    patient,
+    patient: flagged,
     events: [{ type: 'patient.created', payload: { patientId: patient.id, userId: patient.userId } }],
   };
+}
+
+/** Creates a walk-in's patient record once per registration; a redelivery returns null. */
+export async function createWalkInPatient(
+  tx: Db,
+  registrationId: string,
+  walkIn: WalkInRegisteredV1,
+): Promise<Created | null> {
+  const [patient] = await tx
+    .insert(patients)
+    .values({
+      registrationId,
+      firstName: walkIn.firstName,
+      lastName: walkIn.lastName,
+      nameKey: nameKey(walkIn.firstName, walkIn.lastName),
+      dateOfBirth: walkIn.dateOfBirth,
+      email: walkIn.email,
+      phone: walkIn.phone,
+      registeredAt: new Date(walkIn.registeredAt),
+    })
+    .onConflictDoNothing({ target: patients.registrationId })
+    .returning();
+  if (!patient) return null;
+  return { patient, events: [{ type: 'patient.created', payload: { patientId: patient.id, userId: null } }] };
+}
+
+/** Accepts a walk-in: states it in the outbox; the worker creates or queues the patient. */
+export async function registerWalkIn(db: Db, input: WalkInInput, registeredBy: string): Promise<string> {
+  return db.transaction((tx) =>
+    writeOutbox(tx, 'walk_in.registered', {
+      firstName: input.firstName,
+      lastName: input.lastName,
+      dateOfBirth: input.dateOfBirth,
+      email: input.email ?? null,
+      phone: input.phone ?? null,
+      existingPatientId: input.existingPatientId ?? null,
+      registeredBy,
+      registeredAt: new Date().toISOString(),
+    }),
+  );
 }
 
 export async function findPatient(db: Db, id: string): Promise<PatientRow | undefined> {

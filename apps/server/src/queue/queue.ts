@@ -73,6 +73,16 @@ export async function listActiveEntries(db: Db): Promise<QueueEntry[]> {
   return rows.map(toQueueEntry);
 }
 
+/** The patient's entry still in the clinic, if any. */
+export async function activeEntryForPatient(db: Db, patientId: string): Promise<QueueEntry | undefined> {
+  const [row] = await db
+    .select()
+    .from(queueEntries)
+    .where(and(eq(queueEntries.patientId, patientId), inArray(queueEntries.status, [...activeStatuses])))
+    .limit(1);
+  return row ? toQueueEntry(row) : undefined;
+}
+
 export async function latestEntryForPatient(db: Db, patientId: string): Promise<QueueEntry | undefined> {
   const [row] = await db
     .select()

@@ -1,7 +1,16 @@
-import { journeySchema, patientByIdInput, patientSchema, staffRoles } from '@phos/shared';
+import {
+  findMatchesInput,
+  journeySchema,
+  patientByIdInput,
+  patientMatchSchema,
+  patientSchema,
+  staffRoles,
+  walkInInput,
+} from '@phos/shared';
+import { z } from 'zod';
 import { AppError } from '../../errors.js';
-import { findPatient } from '../../patients/patients.js';
-import { journeyOfPatient, latestEntryForPatient } from '../../queue/queue.js';
+import { findMatches, findPatient, registerWalkIn } from '../../patients/patients.js';
+import { activeEntryForPatient, journeyOfPatient, latestEntryForPatient } from '../../queue/queue.js';
 import { authedProcedure, providerProcedure, router } from '../trpc.js';
 
 export const patientsRouter = router({
@@ -23,8 +32,11 @@ export const patientsRouter = router({
         lastName: patient.lastName,
         dateOfBirth: patient.dateOfBirth,
         email: patient.email,
+        phone: patient.phone,
         registeredAt: patient.registeredAt.toISOString(),
         queueStatus: entry?.status ?? null,
+        // A registrant is never told their registration looked like someone else's.
+        possibleDuplicateOf: isStaff ? patient.possibleDuplicateOf : null,
       };
     }),
 
@@ -33,4 +45,31 @@ export const patientsRouter = router({
     .input(patientByIdInput)
     .output(journeySchema)
     .query(async ({ ctx, input }) => ({ visits: await journeyOfPatient(ctx.db, input.id) })),
+
+  /** Likely existing records for a person staff are about to register. */
+  findMatches: providerProcedure
+    .input(findMatchesInput)
+    .output(z.object({ matches: z.array(patientMatchSchema) }))
+    .query(async ({ ctx, input }) => ({ matches: await findMatches(ctx.db, input) })),
+
+  /**
+   * Registers a walk-in through the same outbox → job → worker path as self-registration, with
+   * no account. With `existingPatientId` the existing patient is queued instead of duplicated.
+   */
+  registerWalkIn: providerProcedure
+    .input(walkInInput)
+    .output(z.object({ registrationId: z.uuid() }))
+    .mutation(async ({ ctx, input }) => {
+      if (input.existingPatientId) {
+        const existing = await findPatient(ctx.db, input.existingPatientId);
+        if (!existing) throw new AppError('NOT_FOUND', 'No such patient');
+        if (await activeEntryForPatient(ctx.db, existing.id)) {
+          throw new AppError('ALREADY_QUEUED', `${existing.firstName} ${existing.lastName} is already in the queue`);
+        }
+      }
+      const registrationId = await registerWalkIn(ctx.db, input, ctx.user.id);
+      ctx.services.kickRelay();
+      ctx.log.info({ registrationId, by: ctx.user.id }, 'walk-in registered');
+      return { registrationId };
+    }),
 });

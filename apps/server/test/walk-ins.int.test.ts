@@ -1,0 +1,156 @@
+import { TRPCError } from '@trpc/server';
+import { count, eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { User } from '@phos/shared';
+import { users } from '../src/identity/schema.js';
+import { createUser } from '../src/identity/users.js';
+import { processRegistration } from '../src/jobs/registrations.js';
+import { patients } from '../src/patients/schema.js';
+import { queueEntries } from '../src/queue/schema.js';
+import { silentLogger } from '../src/trpc/context.js';
+import { callerFor, eventually, patientInput, startTestPhos } from './support.js';
+
+type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+
+async function trpcError(promise: Promise<unknown>): Promise<TRPCError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TRPCError) return error;
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('walk-ins and duplicates', () => {
+  let phos: TestPhos;
+  let provider: User;
+
+  beforeAll(async () => {
+    phos = await startTestPhos();
+    ({ user: provider } = await createUser(phos.services.db, { ...patientInput(), role: 'Provider' }));
+  });
+  afterAll(() => phos.cleanup());
+
+  const db = () => phos.services.db;
+
+  async function patientsNamed(lastName: string) {
+    return db().select().from(patients).where(eq(patients.lastName, lastName));
+  }
+
+  async function entriesOf(patientId: string) {
+    return db().select().from(queueEntries).where(eq(queueEntries.patientId, patientId));
+  }
+
+  async function walkIn(input: Parameters<ReturnType<typeof callerFor>['patients']['registerWalkIn']>[0]) {
+    const { registrationId } = await callerFor(phos, provider).patients.registerWalkIn(input);
+    await eventually(async () => (await phos.queue.getJobState(registrationId)) === 'completed');
+    return registrationId;
+  }
+
+  it('creates a patient and a queue entry through the job, with no account', async () => {
+    const [before] = await db().select({ n: count() }).from(users);
+    await walkIn({ firstName: 'Walter', lastName: 'Walkin', dateOfBirth: '1961-07-14', phone: '+44 20 7946 0000' });
+    const [created] = await patientsNamed('Walkin');
+    expect(created).toMatchObject({ userId: null, phone: '+44 20 7946 0000', email: null });
+    expect(await entriesOf(created!.id)).toHaveLength(1);
+    const [after] = await db().select({ n: count() }).from(users);
+    expect(after?.n).toBe(before?.n);
+    const { entries } = await callerFor(phos, provider).queue.list();
+    expect(entries.filter((entry) => entry.lastName === 'Walkin')).toHaveLength(1);
+  });
+
+  it('gives one patient when the walk-in job runs twice', async () => {
+    const registrationId = await walkIn({ firstName: 'Twice', lastName: 'Processed', dateOfBirth: '1970-01-02' });
+    const deps = { db: db(), log: silentLogger, announce: () => Promise.resolve() };
+    expect(await processRegistration(deps, 'walk_in.registered', { registrationId })).toBe('already-processed');
+    expect(await patientsNamed('Processed')).toHaveLength(1);
+  });
+
+  it('finds likely existing patients by name and date of birth, ignoring case and accents, or by email', async () => {
+    await walkIn({ firstName: 'José', lastName: 'Álvarez', dateOfBirth: '1975-03-09', email: 'jose@example.com' });
+    const caller = callerFor(phos, provider);
+    const byName = await caller.patients.findMatches({ firstName: 'jose', lastName: 'ALVAREZ', dateOfBirth: '1975-03-09' });
+    expect(byName.matches.map((m) => [m.lastName, m.reasons])).toEqual([['Álvarez', ['name_and_date_of_birth']]]);
+    const byEmail = await caller.patients.findMatches({
+      firstName: 'Pepe',
+      lastName: 'Other',
+      dateOfBirth: '1980-01-01',
+      email: 'JOSE@example.com',
+    });
+    expect(byEmail.matches.map((m) => m.reasons)).toEqual([['email']]);
+    const otherBirthday = await caller.patients.findMatches({ firstName: 'José', lastName: 'Álvarez', dateOfBirth: '1975-03-10' });
+    expect(otherBirthday.matches).toEqual([]);
+  });
+
+  it('queues the existing patient the staff picked instead of creating a duplicate', async () => {
+    await walkIn({ firstName: 'Returning', lastName: 'Visitor', dateOfBirth: '1955-11-30' });
+    const [existing] = await patientsNamed('Visitor');
+    const [firstEntry] = await entriesOf(existing!.id);
+    const caller = callerFor(phos, provider);
+
+    const again = await trpcError(
+      caller.patients.registerWalkIn({
+        firstName: 'Returning',
+        lastName: 'Visitor',
+        dateOfBirth: '1955-11-30',
+        existingPatientId: existing!.id,
+      }),
+    );
+    expect(again.code).toBe('CONFLICT');
+
+    await caller.queue.transition({ entryId: firstEntry!.id, expectedVersion: firstEntry!.version, to: 'left' });
+    await walkIn({ firstName: 'Returning', lastName: 'Visitor', dateOfBirth: '1955-11-30', existingPatientId: existing!.id });
+    expect(await patientsNamed('Visitor')).toHaveLength(1);
+    const entries = await entriesOf(existing!.id);
+    expect(entries.map((entry) => entry.status).sort()).toEqual(['left', 'waiting']);
+  });
+
+  it('flags a self-registration that looks like an existing patient for staff only', async () => {
+    await walkIn({ firstName: 'Zoë', lastName: 'Duplicate', dateOfBirth: '1990-06-06' });
+    const [original] = await patientsNamed('Duplicate');
+    const { user } = await callerFor(phos).auth.register(
+      patientInput({ firstName: 'zoe', lastName: 'duplicate', dateOfBirth: '1990-06-06' }),
+    );
+    const status = await eventually(async () => {
+      const current = await callerFor(phos, user).registration.status();
+      return current.state === 'ready' ? current : undefined;
+    });
+    expect(Object.keys(status).sort()).toEqual(['patientId', 'state']);
+
+    const own = await callerFor(phos, user).patients.byId({ id: status.patientId! });
+    expect(own.possibleDuplicateOf).toBeNull();
+    const staffView = await callerFor(phos, provider).patients.byId({ id: status.patientId! });
+    expect(staffView.possibleDuplicateOf).toBe(original!.id);
+    const { entries } = await callerFor(phos, provider).queue.list();
+    const flagged = entries.find((entry) => entry.patientId === status.patientId);
+    expect(flagged?.possibleDuplicate).toBe(true);
+    const unflagged = entries.find((entry) => entry.patientId === original!.id);
+    expect(unflagged?.possibleDuplicate).toBe(false);
+  });
+
+  it('refuses walk-ins and matching to anonymous callers and Patients', async () => {
+    const { user: patient } = await callerFor(phos).auth.register(patientInput());
+    for (const [user, code] of [
+      [null, 'UNAUTHORIZED'],
+      [patient, 'FORBIDDEN'],
+    ] as const) {
+      const caller = callerFor(phos, user);
+      for (const call of [
+        caller.patients.registerWalkIn({ firstName: 'No', lastName: 'Access', dateOfBirth: '1990-01-01' }),
+        caller.patients.findMatches({ firstName: 'No', lastName: 'Access', dateOfBirth: '1990-01-01' }),
+      ]) {
+        expect((await trpcError(call)).code).toBe(code);
+      }
+    }
+    expect(await patientsNamed('Access')).toHaveLength(0);
+  });
+
+  it('refuses a walk-in with invalid fields and writes nothing', async () => {
+    const error = await trpcError(
+      callerFor(phos, provider).patients.registerWalkIn({ firstName: '', lastName: 'Bad', dateOfBirth: '2990-01-01', phone: 'call me' }),
+    );
+    expect(error.code).toBe('BAD_REQUEST');
+    expect(await patientsNamed('Bad')).toHaveLength(0);
+  });
+});
