@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { carePlanSchema } from './careplans.js';
 import { dateOfBirthSchema, uuidSchema } from './fields.js';
 import { queueEntryChangeSchema, queueEntrySchema, staffRefSchema } from './queue.js';
 import { roleSchema } from './roles.js';
@@ -45,10 +46,15 @@ export const queueEntryUpdatedV1 = z.object({
   by: staffRefSchema,
 });
 
+export const carePlanEventV1 = z.object({ plan: carePlanSchema, by: staffRefSchema });
+
 export const domainEvents = {
   'patient.created': { version: 1, schema: patientCreatedV1 },
   'queue.entry.added': { version: 2, schema: queueEntryAdded },
   'queue.entry.updated': { version: 1, schema: queueEntryUpdatedV1 },
+  'careplan.drafted': { version: 1, schema: carePlanEventV1 },
+  'careplan.approved': { version: 1, schema: carePlanEventV1 },
+  'careplan.rejected': { version: 1, schema: carePlanEventV1 },
 } as const;
 export type DomainEventType = keyof typeof domainEvents;
 export type DomainEventPayload<T extends DomainEventType> = z.infer<(typeof domainEvents)[T]['schema']>;

@@ -1,4 +1,5 @@
 export * from './auth.js';
+export * from './careplans.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './fields.js';

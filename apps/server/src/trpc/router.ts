@@ -1,5 +1,6 @@
 import { adminRouter } from './routers/admin.js';
 import { authRouter } from './routers/auth.js';
+import { carePlansRouter } from './routers/carePlans.js';
 import { patientsRouter } from './routers/patients.js';
 import { queueRouter } from './routers/queue.js';
 import { registrationRouter } from './routers/registration.js';
@@ -10,6 +11,7 @@ export const appRouter = router({
   admin: adminRouter,
   queue: queueRouter,
   patients: patientsRouter,
+  carePlans: carePlansRouter,
   registration: registrationRouter,
 });
 

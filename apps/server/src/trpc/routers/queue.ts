@@ -20,6 +20,7 @@ import { displayName, findUserById, listUsersByRole } from '../../identity/users
 import { listActiveEntries, transitionEntry, triageEntry, undoLastTransition } from '../../queue/queue.js';
 import { findRoom, getAcuityTargets, listRooms } from '../../queue/settings.js';
 import type { Context } from '../context.js';
+import { staffRef } from '../staff.js';
 import { providerProcedure, router } from '../trpc.js';
 
 function toQueueChange(event: LoggedEvent): QueueChange | null {
@@ -29,12 +30,11 @@ function toQueueChange(event: LoggedEvent): QueueChange | null {
     case 'queue.entry.updated':
       return { type: 'queue.entry.updated', ...event.payload };
     case 'patient.created':
+    case 'careplan.drafted':
+    case 'careplan.approved':
+    case 'careplan.rejected':
       return null;
   }
-}
-
-function staffRef(ctx: Context & { user: NonNullable<Context['user']> }): StaffRef {
-  return { id: ctx.user.id, name: displayName(ctx.user) };
 }
 
 async function clinicianRef(ctx: Context, clinicianId: string): Promise<StaffRef> {
@@ -76,7 +76,7 @@ export const queueRouter = router({
     .input(transitionInput)
     .output(entryOutput)
     .mutation(async ({ ctx, input }) => {
-      const by = staffRef(ctx);
+      const by = staffRef(ctx.user);
       const seeing = input.to === 'with_clinician';
       const clinician = seeing && input.clinicianId ? await clinicianRef(ctx, input.clinicianId) : undefined;
       const room = seeing && input.roomId ? await findRoom(ctx.db, input.roomId) : undefined;
@@ -93,7 +93,7 @@ export const queueRouter = router({
     .output(entryOutput)
     .mutation(async ({ ctx, input }) => {
       const { result, lastEventId } = await commitWithEvents(ctx.db, (tx) =>
-        triageEntry(tx, { ...input, by: staffRef(ctx) }),
+        triageEntry(tx, { ...input, by: staffRef(ctx.user) }),
       );
       ctx.services.announce(lastEventId);
       return { entry: result.entry };
@@ -104,7 +104,7 @@ export const queueRouter = router({
     .output(entryOutput)
     .mutation(async ({ ctx, input }) => {
       const { result, lastEventId } = await commitWithEvents(ctx.db, (tx) =>
-        undoLastTransition(tx, { ...input, by: staffRef(ctx) }),
+        undoLastTransition(tx, { ...input, by: staffRef(ctx.user) }),
       );
       ctx.services.announce(lastEventId);
       return { entry: result.entry };

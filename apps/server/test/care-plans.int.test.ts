@@ -1,0 +1,125 @@
+import { TRPCError } from '@trpc/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { User } from '@phos/shared';
+import { createUser } from '../src/identity/users.js';
+import { callerFor, eventually, patientInput, startTestPhos } from './support.js';
+
+type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+
+async function trpcError(promise: Promise<unknown>): Promise<TRPCError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TRPCError) return error;
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const planText = { title: 'Hypertension follow-up', goals: 'BP under 140/90', instructions: 'Amlodipine 5 mg daily' };
+
+describe('care plans', () => {
+  let phos: TestPhos;
+  let drafter: User;
+  let approver: User;
+  let admin: User;
+  let patientUser: User;
+  let otherPatientUser: User;
+  let patientId: string;
+
+  beforeAll(async () => {
+    phos = await startTestPhos();
+    const db = phos.services.db;
+    ({ user: drafter } = await createUser(db, { ...patientInput({ firstName: 'Dee', lastName: 'Drafter' }), role: 'Provider' }));
+    ({ user: approver } = await createUser(db, { ...patientInput({ firstName: 'Abe', lastName: 'Approver' }), role: 'Provider' }));
+    ({ user: admin } = await createUser(db, { ...patientInput(), role: 'Admin' }));
+    ({ user: patientUser } = await callerFor(phos).auth.register(patientInput()));
+    ({ user: otherPatientUser } = await callerFor(phos).auth.register(patientInput()));
+    patientId = await eventually(async () => (await callerFor(phos, patientUser).registration.status()).patientId);
+  });
+  afterAll(() => phos.cleanup());
+
+  it('goes draft → active, signed by the approver, and the patient sees it', async () => {
+    const { plan: draft } = await callerFor(phos, drafter).carePlans.draft({ patientId, ...planText });
+    expect(draft).toMatchObject({ status: 'draft', version: 1, draftedBy: { name: 'Dee Drafter' }, approvedBy: null });
+    expect((await callerFor(phos, patientUser).carePlans.mine()).plans).toEqual([]);
+
+    const { plan: active } = await callerFor(phos, approver).carePlans.approve({ planId: draft.id });
+    expect(active).toMatchObject({ status: 'active', approvedBy: { id: approver.id, name: 'Abe Approver' } });
+    expect(Date.parse(active.approvedAt ?? '')).toBeGreaterThanOrEqual(Date.parse(draft.draftedAt));
+
+    expect((await callerFor(phos, patientUser).carePlans.mine()).plans.map((p) => p.id)).toEqual([active.id]);
+    expect((await callerFor(phos, otherPatientUser).carePlans.mine()).plans).toEqual([]);
+  });
+
+  it('is never edited once approved: a new version replaces it on approval', async () => {
+    const { plan: v1 } = await callerFor(phos, drafter).carePlans.draft({ patientId, ...planText, title: 'Asthma plan' });
+    await callerFor(phos, approver).carePlans.approve({ planId: v1.id });
+    const again = await trpcError(callerFor(phos, approver).carePlans.approve({ planId: v1.id }));
+    expect(again.code).toBe('UNPROCESSABLE_CONTENT');
+
+    const { plan: v2 } = await callerFor(phos, drafter).carePlans.draft({
+      patientId,
+      ...planText,
+      title: 'Asthma plan',
+      instructions: 'Salbutamol as needed',
+      replacesPlanId: v1.id,
+    });
+    expect(v2).toMatchObject({ version: 2, replacesPlanId: v1.id, status: 'draft' });
+    // The approved plan stays in force while its replacement awaits approval.
+    const mineBefore = (await callerFor(phos, patientUser).carePlans.mine()).plans;
+    expect(mineBefore.find((p) => p.id === v1.id)?.instructions).toBe(planText.instructions);
+
+    await callerFor(phos, approver).carePlans.approve({ planId: v2.id });
+    const { plans } = await callerFor(phos, drafter).carePlans.forPatient({ id: patientId });
+    expect(plans.find((p) => p.id === v1.id)).toMatchObject({ status: 'superseded', instructions: planText.instructions });
+    expect(plans.find((p) => p.id === v2.id)?.status).toBe('active');
+    const mine = (await callerFor(phos, patientUser).carePlans.mine()).plans.map((p) => p.id);
+    expect(mine).toContain(v2.id);
+    expect(mine).not.toContain(v1.id);
+  });
+
+  it('can be rejected with a reason, after which it cannot be approved', async () => {
+    const { plan } = await callerFor(phos, drafter).carePlans.draft({ patientId, ...planText });
+    const missingReason = await trpcError(callerFor(phos, approver).carePlans.reject({ planId: plan.id, reason: ' ' }));
+    expect(missingReason.code).toBe('BAD_REQUEST');
+    const { plan: rejected } = await callerFor(phos, approver).carePlans.reject({ planId: plan.id, reason: 'Dose too high' });
+    expect(rejected).toMatchObject({ status: 'rejected', rejectionReason: 'Dose too high', rejectedBy: { id: approver.id } });
+    expect((await trpcError(callerFor(phos, approver).carePlans.approve({ planId: plan.id }))).code).toBe(
+      'UNPROCESSABLE_CONTENT',
+    );
+  });
+
+  it('refuses to replace a plan that is not active, or another patient’s', async () => {
+    const { plan: draft } = await callerFor(phos, drafter).carePlans.draft({ patientId, ...planText });
+    const notActive = await trpcError(
+      callerFor(phos, drafter).carePlans.draft({ patientId, ...planText, replacesPlanId: draft.id }),
+    );
+    expect(notActive.code).toBe('UNPROCESSABLE_CONTENT');
+    const otherPatientId = await eventually(async () => (await callerFor(phos, otherPatientUser).registration.status()).patientId);
+    const wrongPatient = await trpcError(
+      callerFor(phos, drafter).carePlans.draft({ patientId: otherPatientId, ...planText, replacesPlanId: draft.id }),
+    );
+    expect(wrongPatient.code).toBe('BAD_REQUEST');
+  });
+
+  it('keeps drafting and approval to staff, and a Patient to their own active plans', async () => {
+    const { plan } = await callerFor(phos, drafter).carePlans.draft({ patientId, ...planText });
+    for (const [user, code] of [
+      [null, 'UNAUTHORIZED'],
+      [patientUser, 'FORBIDDEN'],
+    ] as const) {
+      const caller = callerFor(phos, user);
+      for (const call of [
+        caller.carePlans.draft({ patientId, ...planText }),
+        caller.carePlans.approve({ planId: plan.id }),
+        caller.carePlans.reject({ planId: plan.id, reason: 'no' }),
+        caller.carePlans.forPatient({ id: patientId }),
+      ]) {
+        expect((await trpcError(call)).code).toBe(code);
+      }
+    }
+    expect((await trpcError(callerFor(phos, drafter).carePlans.mine())).code).toBe('FORBIDDEN');
+    await expect(callerFor(phos, admin).carePlans.forPatient({ id: patientId })).resolves.toBeDefined();
+  });
+});
