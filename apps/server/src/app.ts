@@ -12,6 +12,7 @@ import {
   startRegistrationWorker,
   type RegistrationJobData,
 } from './jobs/registrations.js';
+import { startNotifier, type Notifier } from './jobs/notifier.js';
 import { connectBlocking, connectFailFast, type RedisTarget } from './redis/connection.js';
 import { startEmbeddedRedis } from './redis/embedded.js';
 import type { Services } from './trpc/context.js';
@@ -38,6 +39,8 @@ export interface Phos {
   relay: Relay;
   hub: EventHub;
   worker: Worker<RegistrationJobData> | undefined;
+  /** The notification consumer and overdue sweep, where this process runs the worker. */
+  notifier: Notifier | undefined;
   redisTarget: RedisTarget;
   /** What /readyz reports. */
   readiness(): Promise<{ database: boolean; redis: boolean; worker: boolean | 'not-run-here' }>;
@@ -140,6 +143,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     }
 
     let worker: Worker<RegistrationJobData> | undefined;
+    let notifier: Notifier | undefined;
     if (config.runs !== 'api') {
       const workerConnection = connectBlocking(redisTarget);
       workerConnection.on('error', () => undefined);
@@ -152,6 +156,20 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       });
       const started = worker;
       cleanups.push(() => closeRegistrationWorker(started));
+
+      const notifierSubscriber = connectBlocking(redisTarget);
+      notifierSubscriber.on('error', () => undefined);
+      cleanups.push(() => notifierSubscriber.disconnect());
+      notifier = await startNotifier({
+        db,
+        subscriber: notifierSubscriber,
+        prefix: config.prefix,
+        log,
+        announce: (lastId) => publishCommitted(publisher, config.prefix, lastId),
+        intervalMs: config.hubSafetyIntervalMs,
+      });
+      const startedNotifier = notifier;
+      cleanups.push(() => startedNotifier.stop());
     }
     void relay.kick();
 
@@ -174,6 +192,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       relay,
       hub,
       worker,
+      notifier,
       redisTarget,
       async readiness() {
         const [databaseUp, redisUp] = await Promise.all([

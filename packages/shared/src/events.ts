@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { carePlanSchema } from './careplans.js';
 import { dateOfBirthSchema, uuidSchema } from './fields.js';
+import { notificationSchema } from './notifications.js';
 import { queueEntryChangeSchema, queueEntrySchema, staffRefSchema } from './queue.js';
 import { roleSchema } from './roles.js';
 
@@ -48,6 +49,13 @@ export const queueEntryUpdatedV1 = z.object({
 
 export const carePlanEventV1 = z.object({ plan: carePlanSchema, by: staffRefSchema });
 
+/** A patient still waiting to be seen has passed the target time for their acuity. */
+export const queueEntryOverdueV1 = z.object({ entry: queueEntrySchema, targetMinutes: z.number().int() });
+
+export const notificationsCreatedV1 = z.object({
+  notifications: z.array(notificationSchema.extend({ userId: uuidSchema })),
+});
+
 export const domainEvents = {
   'patient.created': { version: 1, schema: patientCreatedV1 },
   'queue.entry.added': { version: 2, schema: queueEntryAdded },
@@ -55,6 +63,8 @@ export const domainEvents = {
   'careplan.drafted': { version: 1, schema: carePlanEventV1 },
   'careplan.approved': { version: 1, schema: carePlanEventV1 },
   'careplan.rejected': { version: 1, schema: carePlanEventV1 },
+  'queue.entry.overdue': { version: 1, schema: queueEntryOverdueV1 },
+  'notifications.created': { version: 1, schema: notificationsCreatedV1 },
 } as const;
 export type DomainEventType = keyof typeof domainEvents;
 export type DomainEventPayload<T extends DomainEventType> = z.infer<(typeof domainEvents)[T]['schema']>;

@@ -78,3 +78,16 @@ export const patientMatchSchema = z.object({
   reasons: z.array(z.enum(['name_and_date_of_birth', 'email'])),
 });
 export type PatientMatch = z.infer<typeof patientMatchSchema>;
+
+/** Where a patient is, as they see it: received → record ready → in the queue → seen → done. */
+export const visitStages = ['received', 'ready', 'waiting', 'in_triage', 'with_clinician', 'done', 'left'] as const;
+export const visitSchema = z.object({
+  stage: z.enum(visitStages),
+  patientId: uuidSchema.nullable(),
+  /** While waiting or in triage: 1 means next. */
+  position: z.number().int().positive().nullable(),
+  estimatedWaitMinutes: z.number().int().nonnegative().nullable(),
+  clinicianName: z.string().nullable(),
+  roomName: z.string().nullable(),
+});
+export type Visit = z.infer<typeof visitSchema>;

@@ -30,3 +30,9 @@ export const eventStreams = pgTable('event_streams', {
   stream: text('stream').primaryKey(),
   lastId: bigint('last_id', { mode: 'bigint' }).notNull(),
 });
+
+/** How far a durable consumer of the event log has got; its row lock keeps it single-running. */
+export const eventConsumers = pgTable('event_consumers', {
+  name: text('name').primaryKey(),
+  lastId: bigint('last_id', { mode: 'bigint' }).notNull(),
+});

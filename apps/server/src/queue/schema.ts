@@ -6,6 +6,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   smallint,
   text,
   timestamp,
@@ -111,3 +112,16 @@ export const acuityTargets = pgTable('acuity_targets', {
   acuity: smallint('acuity').$type<Acuity>().primaryKey(),
   minutes: integer('minutes').notNull(),
 });
+
+/** One alert per entry and acuity: a patient past target is announced once, by one worker. */
+export const overdueAlerts = pgTable(
+  'queue_overdue_alerts',
+  {
+    entryId: uuid('entry_id')
+      .notNull()
+      .references(() => queueEntries.id, { onDelete: 'cascade' }),
+    acuity: smallint('acuity').$type<Acuity>().notNull(),
+    at: timestamp('at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.entryId, t.acuity] })],
+);

@@ -1,9 +1,11 @@
 import { adminRouter } from './routers/admin.js';
 import { authRouter } from './routers/auth.js';
 import { carePlansRouter } from './routers/carePlans.js';
+import { notificationsRouter } from './routers/notifications.js';
 import { patientsRouter } from './routers/patients.js';
 import { queueRouter } from './routers/queue.js';
 import { registrationRouter } from './routers/registration.js';
+import { visitRouter } from './routers/visit.js';
 import { createCallerFactory, router } from './trpc.js';
 
 export const appRouter = router({
@@ -12,7 +14,9 @@ export const appRouter = router({
   queue: queueRouter,
   patients: patientsRouter,
   carePlans: carePlansRouter,
+  notifications: notificationsRouter,
   registration: registrationRouter,
+  visit: visitRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -14,7 +14,8 @@ import {
   type StaffRef,
 } from '@phos/shared';
 import { z } from 'zod';
-import { commitWithEvents, headEventId, readEventsAfter, type LoggedEvent } from '../../events/log.js';
+import { commitWithEvents, headEventId, type LoggedEvent } from '../../events/log.js';
+import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
 import { displayName, findUserById, listUsersByRole } from '../../identity/users.js';
 import { listActiveEntries, transitionEntry, triageEntry, undoLastTransition } from '../../queue/queue.js';
@@ -33,6 +34,8 @@ function toQueueChange(event: LoggedEvent): QueueChange | null {
     case 'careplan.drafted':
     case 'careplan.approved':
     case 'careplan.rejected':
+    case 'queue.entry.overdue':
+    case 'notifications.created':
       return null;
   }
 }
@@ -110,38 +113,11 @@ export const queueRouter = router({
       return { entry: result.entry };
     }),
 
-  /**
-   * Every queue change after `lastEventId`, once and in order, then live ones. Listens before it
-   * replays the log, and skips what the replay already sent, so nothing falls in between.
-   */
+  /** Every queue change after `lastEventId`, once and in order, then live ones. */
   onChange: providerProcedure.input(queueOnChangeInput).subscription(async function* ({ ctx, input, signal }) {
-    const live = ctx.services.hub.listen(signal);
-    const head = await headEventId(ctx.db);
-    const requested = input?.lastEventId ? BigInt(input.lastEventId) : head;
-    // A cursor past the head belongs to another database: start from what is there.
-    let cursor = requested > head ? head : requested;
-
-    async function* upTo(uptoId: bigint | undefined) {
-      for (;;) {
-        const events = await readEventsAfter(ctx.db, cursor, { uptoId, limit: 500 });
-        if (events.length === 0) return;
-        yield* events;
-      }
-    }
-
-    function* emit(event: LoggedEvent) {
-      cursor = event.id;
+    for await (const event of streamEvents(ctx.db, ctx.services.hub, input?.lastEventId, signal)) {
       const change = toQueueChange(event);
       if (change) yield tracked(event.id.toString(), queueChangeSchema.parse(change));
-    }
-
-    for await (const event of upTo(undefined)) yield* emit(event);
-    for await (const batch of live) {
-      for (const event of batch) {
-        if (event.id <= cursor) continue;
-        if (event.id > cursor + 1n) for await (const missed of upTo(event.id - 1n)) yield* emit(missed);
-        yield* emit(event);
-      }
     }
   }),
 });

@@ -1,0 +1,104 @@
+import { and, eq, gt } from 'drizzle-orm';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
+import { coalesce } from '../events/coalesce.js';
+import { consumeEvents } from '../events/consumer.js';
+import { eventsChannel } from '../events/hub.js';
+import { appendEvents } from '../events/log.js';
+import { sessions, users } from '../identity/schema.js';
+import { notifyFromEvents, type Directory } from '../notifications/notifications.js';
+import { flagOverdueEntries } from '../queue/overdue.js';
+import { getAcuityTargets } from '../queue/settings.js';
+
+export const NOTIFICATIONS_CONSUMER = 'notifications';
+
+/** Recipients from identity: the rules name roles, not people. */
+export const identityDirectory: Directory = {
+  async providers(db) {
+    const rows = await db.select({ id: users.id }).from(users).where(eq(users.role, 'Provider'));
+    return rows.map((row) => row.id);
+  },
+  async signedInProviders(db) {
+    const rows = await db
+      .selectDistinct({ id: users.id })
+      .from(users)
+      .innerJoin(sessions, eq(sessions.userId, users.id))
+      .where(and(eq(users.role, 'Provider'), gt(sessions.expiresAt, new Date())));
+    return rows.map((row) => row.id);
+  },
+};
+
+export interface Notifier {
+  /** Applies the notification rules to everything new in the event log. */
+  run(): Promise<void>;
+  /** Alerts on patients past their target wait. */
+  sweep(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The worker side of notifications: a durable consumer of the event log, woken by the same
+ * pub/sub messages as the api and by a timer, plus a periodic sweep for waits past target.
+ */
+export async function startNotifier(options: {
+  db: Db;
+  subscriber: Redis;
+  prefix: string;
+  announce: (lastEventId: bigint) => Promise<void>;
+  log: Logger;
+  directory?: Directory;
+  intervalMs?: number;
+  sweepIntervalMs?: number;
+}): Promise<Notifier> {
+  const { db, subscriber, prefix, announce, log, directory = identityDirectory } = options;
+  const batchSize = 200;
+
+  async function announceQuietly(lastEventId: bigint) {
+    await announce(lastEventId).catch((error: unknown) => log.warn({ err: error }, 'could not announce notifications'));
+  }
+
+  const consumer = coalesce(
+    async () => {
+      for (;;) {
+        const batch = await consumeEvents(db, NOTIFICATIONS_CONSUMER, (tx, events) => notifyFromEvents(tx, events, directory), {
+          batchSize,
+        });
+        if (batch.appended !== null) await announceQuietly(batch.appended);
+        if (batch.consumed < batchSize) return;
+      }
+    },
+    (error) => log.warn({ err: error }, 'notification pass failed; retrying on the next signal'),
+  );
+
+  const sweeper = coalesce(
+    async () => {
+      const lastEventId = await db.transaction(async (tx) => {
+        const events = await flagOverdueEntries(tx, await getAcuityTargets(tx));
+        return events.length > 0 ? appendEvents(tx, events) : null;
+      });
+      if (lastEventId !== null) await announceQuietly(lastEventId);
+    },
+    (error) => log.warn({ err: error }, 'overdue sweep failed; retrying on the next tick'),
+  );
+
+  const onMessage = () => void consumer.run();
+  subscriber.on('message', onMessage);
+  await subscriber.subscribe(eventsChannel(prefix));
+  const timers = [
+    setInterval(() => void consumer.run(), options.intervalMs ?? 2000),
+    setInterval(() => void sweeper.run(), options.sweepIntervalMs ?? 15_000),
+  ];
+  for (const timer of timers) timer.unref();
+  await consumer.run();
+
+  return {
+    run: consumer.run,
+    sweep: sweeper.run,
+    async stop() {
+      for (const timer of timers) clearInterval(timer);
+      subscriber.off('message', onMessage);
+      await Promise.all([consumer.idle(), sweeper.idle()]);
+    },
+  };
+}

@@ -1,0 +1,33 @@
+import { tracked } from '@trpc/server';
+import { inboxOutput, markReadInput, notificationSchema, queueOnChangeInput } from '@phos/shared';
+import { z } from 'zod';
+import { streamEvents } from '../../events/stream.js';
+import { inboxOf, markRead } from '../../notifications/notifications.js';
+import { authedProcedure, router } from '../trpc.js';
+
+export const notificationsRouter = router({
+  inbox: authedProcedure.output(inboxOutput).query(({ ctx }) => inboxOf(ctx.db, ctx.user.id)),
+
+  markRead: authedProcedure
+    .input(markReadInput)
+    .output(z.object({ ok: z.literal(true) }))
+    .mutation(async ({ ctx, input }) => {
+      await markRead(ctx.db, ctx.user.id, input.ids);
+      return { ok: true as const };
+    }),
+
+  markAllRead: authedProcedure.output(z.object({ ok: z.literal(true) })).mutation(async ({ ctx }) => {
+    await markRead(ctx.db, ctx.user.id, 'all');
+    return { ok: true as const };
+  }),
+
+  /** The caller's new notifications, live, resuming from `lastEventId` like the queue stream. */
+  onNew: authedProcedure.input(queueOnChangeInput).subscription(async function* ({ ctx, input, signal }) {
+    for await (const event of streamEvents(ctx.db, ctx.services.hub, input?.lastEventId, signal)) {
+      if (event.type !== 'notifications.created') continue;
+      for (const { userId, ...notification } of event.payload.notifications) {
+        if (userId === ctx.user.id) yield tracked(event.id.toString(), notificationSchema.parse(notification));
+      }
+    }
+  }),
+});

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Notification, QueueEntry, User } from '@phos/shared';
+import { commitWithEvents } from '../src/events/log.js';
+import { createSession } from '../src/identity/sessions.js';
+import { createUser } from '../src/identity/users.js';
+import { addToQueue } from '../src/queue/queue.js';
+import { createContextInner } from '../src/trpc/context.js';
+import { createCaller } from '../src/trpc/router.js';
+import { callerFor, eventually, patientInput, startTestPhos } from './support.js';
+
+type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+
+async function trpcError(promise: Promise<unknown>): Promise<TRPCError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TRPCError) return error;
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('notifications', () => {
+  let phos: TestPhos;
+  let onShift: User;
+  let offShift: User;
+  let admin: User;
+
+  beforeAll(async () => {
+    phos = await startTestPhos();
+    const db = phos.services.db;
+    ({ user: onShift } = await createUser(db, { ...patientInput({ firstName: 'On', lastName: 'Shift' }), role: 'Provider' }));
+    ({ user: offShift } = await createUser(db, { ...patientInput({ firstName: 'Off', lastName: 'Shift' }), role: 'Provider' }));
+    ({ user: admin } = await createUser(db, { ...patientInput(), role: 'Admin' }));
+    await createSession(db, onShift.id);
+  });
+  afterAll(() => phos.cleanup());
+
+  async function queued(lastName: string, minutesAgo = 0): Promise<QueueEntry> {
+    const { result, lastEventId } = await commitWithEvents(phos.services.db, async (tx) => {
+      const added = await addToQueue(tx, {
+        patientId: randomUUID(),
+        registrationId: randomUUID(),
+        firstName: 'Note',
+        lastName,
+        dateOfBirth: '1970-01-01',
+        arrivedAt: new Date(Date.now() - minutesAgo * 60_000),
+      });
+      if (!added) throw new Error('not queued');
+      return added;
+    });
+    phos.services.announce(lastEventId);
+    return result.entry;
+  }
+
+  async function triaged(lastName: string, acuity: 1 | 2 | 3 | 4 | 5, minutesAgo = 0): Promise<QueueEntry> {
+    const caller = callerFor(phos, onShift);
+    const entry = await queued(lastName, minutesAgo);
+    const { entry: inTriage } = await caller.queue.transition({ entryId: entry.id, expectedVersion: 1, to: 'in_triage' });
+    const { entry: done } = await caller.queue.triage({ entryId: entry.id, expectedVersion: inTriage.version, acuity });
+    return done;
+  }
+
+  async function titles(user: User): Promise<string[]> {
+    await phos.notifier?.run();
+    return (await callerFor(phos, user).notifications.inbox()).notifications.map((n) => n.title);
+  }
+
+  it('tells every signed-in Provider about an ESI 1–2 patient, and nobody about ESI 4', async () => {
+    await triaged('Acute', 2);
+    await triaged('Minor', 4);
+    const seen = await eventually(async () => {
+      const list = await titles(onShift);
+      return list.some((title) => title.includes('Acute')) ? list : undefined;
+    });
+    expect(seen.filter((title) => title.includes('Acute'))).toEqual(['ESI 2 patient: Note Acute']);
+    expect(seen.some((title) => title.includes('Minor'))).toBe(false);
+    expect((await titles(offShift)).some((title) => title.includes('Acute'))).toBe(false);
+    expect((await titles(admin)).some((title) => title.includes('Acute'))).toBe(false);
+  });
+
+  it('tells the other Providers that a care plan awaits approval', async () => {
+    const { user: patientUser } = await callerFor(phos).auth.register(patientInput());
+    const patientId = await eventually(async () => (await callerFor(phos, patientUser).registration.status()).patientId);
+    await callerFor(phos, onShift).carePlans.draft({ patientId, title: 'Wound care', goals: 'Heal', instructions: 'Dress daily' });
+    await eventually(async () => (await titles(offShift)).includes('Care plan awaiting approval: Wound care'));
+    expect(await titles(onShift)).not.toContain('Care plan awaiting approval: Wound care');
+  });
+
+  it('alerts all Providers once when an unassigned patient passes the target wait', async () => {
+    await triaged('Overdue', 3, 45);
+    await triaged('OnTime', 3, 5);
+    await phos.notifier?.sweep();
+    await phos.notifier?.sweep();
+    for (const user of [onShift, offShift]) {
+      const list = await eventually(async () => {
+        const current = await titles(user);
+        return current.includes('Past target: Note Overdue') ? current : undefined;
+      });
+      expect(list.filter((title) => title === 'Past target: Note Overdue')).toHaveLength(1);
+      expect(list).not.toContain('Past target: Note OnTime');
+    }
+  });
+
+  it('keeps read state per user', async () => {
+    await triaged('ReadMe', 1);
+    const mine = await eventually(async () => {
+      await phos.notifier?.run();
+      const inbox = await callerFor(phos, onShift).notifications.inbox();
+      return inbox.notifications.find((n) => n.title.includes('ReadMe')) ? inbox : undefined;
+    });
+    const target = mine.notifications.find((n) => n.title.includes('ReadMe'))!;
+    await callerFor(phos, onShift).notifications.markRead({ ids: [target.id] });
+    const after = await callerFor(phos, onShift).notifications.inbox();
+    expect(after.unreadCount).toBe(mine.unreadCount - 1);
+    expect(after.notifications.find((n) => n.id === target.id)?.readAt).not.toBeNull();
+
+    // Someone else's id changes nothing for them.
+    const theirs = await callerFor(phos, offShift).notifications.inbox();
+    await callerFor(phos, offShift).notifications.markRead({ ids: [target.id] });
+    expect((await callerFor(phos, offShift).notifications.inbox()).unreadCount).toBe(theirs.unreadCount);
+
+    await callerFor(phos, onShift).notifications.markAllRead();
+    expect((await callerFor(phos, onShift).notifications.inbox()).unreadCount).toBe(0);
+  });
+
+  it('pushes a new notification live to its recipient only', async () => {
+    const controller = new AbortController();
+    const caller = createCaller(createContextInner({ services: phos.services, user: onShift }), { signal: controller.signal });
+    const received: Notification[] = [];
+    const stream = await caller.notifications.onNew();
+    const reading = (async () => {
+      for await (const message of stream) received.push((message as unknown as [string, Notification])[1]);
+    })();
+    try {
+      await triaged('LivePush', 1);
+      await eventually(async () => {
+        await phos.notifier?.run();
+        return received.some((n) => n.title.includes('LivePush'));
+      });
+      expect(received.filter((n) => n.title.includes('LivePush'))).toHaveLength(1);
+    } finally {
+      controller.abort();
+      await reading.catch(() => undefined);
+    }
+  });
+
+  it('refuses the inbox to anonymous callers', async () => {
+    expect((await trpcError(callerFor(phos).notifications.inbox())).code).toBe('UNAUTHORIZED');
+    expect((await trpcError(callerFor(phos).notifications.markAllRead())).code).toBe('UNAUTHORIZED');
+  });
+});
