@@ -43,9 +43,9 @@ describe("the patient's own visit", () => {
     const reading = (async () => {
       for await (const visit of stream) seen.push(visit);
     })();
-    const latest = () => eventually(async () => seen.at(-1));
+    const latest = () => eventually(() => Promise.resolve(seen.at(-1)));
     try {
-      const waiting = await eventually(async () => seen.find((visit) => visit.stage === 'waiting'));
+      const waiting = await eventually(() => Promise.resolve(seen.find((visit) => visit.stage === 'waiting')));
       expect(waiting).toMatchObject({ position: 2, estimatedWaitMinutes: 15, clinicianName: null });
 
       const staff = callerFor(phos, clinician);
