@@ -23,8 +23,9 @@ COPY apps/web apps/web
 RUN npm run build -w @phos/web
 
 FROM manifests AS runtime-deps
-# tsx is a runtime dependency of @phos/server (the server runs from its TypeScript sources).
-RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund
+# The server's production dependencies only (tsx included: it runs from its TypeScript sources);
+# the web app ships as the static files built above.
+RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --workspace @phos/server --no-audit --no-fund
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \

@@ -65,7 +65,7 @@ async function createAccount(request: APIRequestContext, role: Role, person = un
 export async function signIn(page: Page, account: { email: string; password: string }): Promise<void> {
   await page.goto('/login');
   await page.getByLabel('Email').fill(account.email);
-  await page.getByLabel('Password', { exact: true }).fill(account.password);
+  await page.getByRole('textbox', { name: 'Password', exact: true }).fill(account.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();
 }
@@ -76,7 +76,7 @@ export async function registerPatient(page: Page, person: PersonDetails): Promis
   await page.getByLabel('Last name').fill(person.lastName);
   await page.getByLabel('Date of birth').fill(person.dateOfBirth);
   await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password', { exact: true }).fill(person.password);
+  await page.getByRole('textbox', { name: 'Password', exact: true }).fill(person.password);
   await page.getByRole('button', { name: 'Register' }).click();
 }
 

@@ -12,7 +12,7 @@ test.describe('administration', () => {
     await page.getByLabel('First name').fill(person.firstName);
     await page.getByLabel('Last name').fill(person.lastName);
     await page.getByLabel('Email').fill(person.email);
-    await page.getByLabel('Password', { exact: true }).fill(person.password);
+    await page.getByRole('textbox', { name: 'Password', exact: true }).fill(person.password);
     await page.getByLabel('Role').selectOption('Provider');
     await page.getByRole('button', { name: 'Create account' }).click();
     await expect(page.getByRole('status').filter({ hasText: 'Account created' })).toContainText(
@@ -34,7 +34,7 @@ test.describe('administration', () => {
     await page.getByLabel('First name').fill(person.firstName);
     await page.getByLabel('Last name').fill(person.lastName);
     await page.getByLabel('Email').fill(person.email);
-    await page.getByLabel('Password', { exact: true }).fill(person.password);
+    await page.getByRole('textbox', { name: 'Password', exact: true }).fill(person.password);
     await page.getByLabel('Date of birth').fill(person.dateOfBirth);
     await page.getByRole('button', { name: 'Create account' }).click();
     await expect(page.getByRole('status').filter({ hasText: 'Account created' })).toBeVisible();
@@ -50,7 +50,7 @@ test.describe('administration', () => {
     await page.getByLabel('First name').fill(person.firstName);
     await page.getByLabel('Last name').fill(person.lastName);
     await page.getByLabel('Email').fill(person.email);
-    await page.getByLabel('Password', { exact: true }).fill(person.password);
+    await page.getByRole('textbox', { name: 'Password', exact: true }).fill(person.password);
     await page.getByRole('button', { name: 'Create account' }).click();
     await expect(page.getByText('Required for a Patient').last()).toBeVisible();
     await expect(page.getByLabel('Date of birth')).toHaveAttribute('aria-invalid', 'true');

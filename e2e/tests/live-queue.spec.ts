@@ -17,8 +17,8 @@ test('a new registration appears live on the clinician dashboard and opens to it
 
   await registerPatient(patient, person);
   await expect(patient).toHaveURL(/\/me$/);
-  await expect(patient.getByText('Your registration was received')).toBeVisible();
-  await expect(patient.getByText('Your record is ready')).toBeVisible();
+  await expect(patient.getByText('Your registration was received', { exact: true })).toBeVisible();
+  await expect(patient.getByText('Your record is ready', { exact: true })).toBeVisible();
 
   // Pushed over the subscription: the clinician's page is never reloaded before this.
   const row = table.getByRole('row').filter({ has: clinician.getByRole('link', { name: fullName }) });

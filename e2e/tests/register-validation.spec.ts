@@ -4,7 +4,7 @@ test('a too-short password is refused under its field and creates no account', a
   const person = { ...uniquePerson('Short'), password: 'too-short' };
   await registerPatient(page, person);
 
-  const password = page.getByLabel('Password', { exact: true });
+  const password = page.getByRole('textbox', { name: 'Password', exact: true });
   await expect(page.getByText('Password must be at least 12 characters')).toBeVisible();
   await expect(password).toHaveAttribute('aria-invalid', 'true');
   await expect(page).toHaveURL(/\/register$/);
@@ -12,7 +12,7 @@ test('a too-short password is refused under its field and creates no account', a
   // Nothing was created: the email cannot sign in, and no queue row has the name.
   await page.goto('/login');
   await page.getByLabel('Email').fill(person.email);
-  await page.getByLabel('Password', { exact: true }).fill('too-short');
+  await page.getByRole('textbox', { name: 'Password', exact: true }).fill('too-short');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByText('Email or password is incorrect')).toBeVisible();
 
@@ -29,7 +29,7 @@ test('a second registration with the same email shows the conflict', async ({ br
   const first = await browser.newContext();
   const firstPage = await first.newPage();
   await registerPatient(firstPage, person);
-  await expect(firstPage.getByText('Your registration was received')).toBeVisible();
+  await expect(firstPage.getByText('Your registration was received', { exact: true })).toBeVisible();
   await first.close();
 
   const second = await browser.newContext();

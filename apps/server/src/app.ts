@@ -62,6 +62,7 @@ export function configFromEnv(env: {
   PHOS_DATA_DIR: string;
   PHOS_REDIS_PREFIX: string;
   PHOS_ROLE: PhosConfig['runs'];
+  PHOS_WORKER_CONCURRENCY: number;
   PHOS_ADMIN_EMAIL?: string | undefined;
   PHOS_ADMIN_PASSWORD?: string | undefined;
 }, log: Logger): PhosConfig {
@@ -70,6 +71,7 @@ export function configFromEnv(env: {
     redis: env.REDIS_URL ? { url: env.REDIS_URL } : { embeddedDir: path.join(env.PHOS_DATA_DIR, 'redis') },
     prefix: env.PHOS_REDIS_PREFIX,
     runs: env.PHOS_ROLE,
+    workerConcurrency: env.PHOS_WORKER_CONCURRENCY,
     admin:
       env.PHOS_ADMIN_EMAIL && env.PHOS_ADMIN_PASSWORD
         ? { email: env.PHOS_ADMIN_EMAIL, password: env.PHOS_ADMIN_PASSWORD }
@@ -105,13 +107,14 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     const database =
       'url' in config.database ? connectPostgres(config.database.url) : connectPglite(config.database.pgliteDir);
     cleanups.push(() => database.close());
-    await database.migrate();
     const { db } = database;
-    if (config.runs !== 'worker') {
+    await database.withStartupLock(async () => {
+      await database.migrate();
+      if (config.runs === 'worker') return;
       const admin = await ensureFirstAdmin(db, config.admin);
       if (admin === 'created') log.info('created the first Admin from PHOS_ADMIN_EMAIL');
       if (admin === 'not-configured') log.warn('no Admin exists: set PHOS_ADMIN_EMAIL and PHOS_ADMIN_PASSWORD to create one');
-    }
+    });
 
     const producer = connectFailFast(redisTarget);
     producer.on('error', () => undefined); // reconnects by itself; the relay reports failed passes
@@ -127,7 +130,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     relay.start();
     cleanups.push(() => relay.stop());
 
-    const subscriber = connectBlocking(redisTarget);
+    const subscriber = connectBlocking(redisTarget, { lazyConnect: config.runs === 'worker' });
     subscriber.on('error', () => undefined);
     cleanups.push(() => subscriber.disconnect());
     const hub = createEventHub({
@@ -137,6 +140,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       log,
       safetyIntervalMs: config.hubSafetyIntervalMs,
     });
+    // A worker-only process serves no subscriptions: its hub stays unstarted and unconnected.
     if (config.runs !== 'worker') {
       await hub.start();
       cleanups.push(() => hub.stop());

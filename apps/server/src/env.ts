@@ -13,6 +13,8 @@ const envSchema = z.object({
   PHOS_REDIS_PREFIX: z.string().min(1).default('phos'),
   /** What this process runs: the api, the worker, or both (the embedded default). */
   PHOS_ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  /** Registration jobs one worker process runs at once. */
+  PHOS_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   PHOS_ADMIN_EMAIL: z.preprocess((value) => (value === '' ? undefined : value), z.email().optional()),
   PHOS_ADMIN_PASSWORD: z.preprocess((value) => (value === '' ? undefined : value), z.string().min(12).optional()),
   /** Directory of the built web app; served at `/` when it exists. */

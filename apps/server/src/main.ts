@@ -14,7 +14,13 @@ const http = env.PHOS_ROLE === 'worker'
   : await buildHttpServer({ phos, log, webDir: env.PHOS_WEB_DIR ?? defaultWebDir, trustProxy: env.PHOS_TRUST_PROXY });
 
 if (http) {
-  await http.listen({ port: env.PORT, host: env.HOST });
+  try {
+    await http.listen({ port: env.PORT, host: env.HOST });
+  } catch (error) {
+    log.fatal({ err: error }, 'could not listen');
+    await phos.close();
+    process.exit(1);
+  }
   const address = http.server.address();
   const port = typeof address === 'object' && address ? address.port : env.PORT;
   const shownHost = env.HOST === '0.0.0.0' || env.HOST === '::' ? 'localhost' : env.HOST;

@@ -82,6 +82,7 @@ function printSignIns(seeded: readonly Seeded[]): void {
 }
 
 const env = loadEnv();
+// Quieter than the server by default, so the sign-in table is what the terminal shows.
 const log = pino({ level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, base: { service: 'phos-seed' } });
 const phos = await startPhos({ ...configFromEnv(env, log), runs: 'all' });
 

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { count, eq, sql } from 'drizzle-orm';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role, User } from '@phos/shared';
 import { outbox } from '../src/events/schema.js';
@@ -11,7 +12,11 @@ import { patients } from '../src/patients/schema.js';
 import { queueEntries } from '../src/queue/schema.js';
 import { startEmbeddedRedis } from '../src/redis/embedded.js';
 import { silentLogger } from '../src/trpc/context.js';
-import { callerFor, eventually, patientInput, startTestPhos } from './support.js';
+import { randomUUID } from 'node:crypto';
+import { inject } from 'vitest';
+import { startPhos } from '../src/app.js';
+import { users } from '../src/identity/schema.js';
+import { callerFor, deleteRedisKeys, eventually, freshDatabase, patientInput, startTestPhos, usesPostgres } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
@@ -141,6 +146,48 @@ describe('registration while Redis is down', () => {
       await phos.cleanup();
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the embedded Redis', () => {
+  it('refuses a data directory another running process owns, and leaves that Redis running', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'phos-redis-owned-'));
+    const redis = await startEmbeddedRedis(dir);
+    try {
+      // This process's parent stands in for another running Phos.
+      writeFileSync(path.join(dir, 'owner.pid'), String(process.ppid));
+      await expect(startEmbeddedRedis(dir)).rejects.toThrow(/in use by another running Phos/);
+      const client = new Redis({ path: redis.socketPath });
+      expect(await client.ping()).toBe('PONG');
+      client.disconnect();
+    } finally {
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('several processes starting on one PostgreSQL database', () => {
+  // PGlite is one process per data directory by design; the race exists only on a server.
+  it.runIf(usesPostgres)('migrate and create the first Admin once, without failing each other', async () => {
+    const database = await freshDatabase();
+    const prefix = `phos-test-${randomUUID()}`;
+    const admin = { email: 'race-admin@example.com', password: 'race-admin-password' };
+    const started = await Promise.allSettled(
+      (['api', 'api', 'worker'] as const).map((runs) =>
+        startPhos({ database: database.config, redis: inject('redisTarget'), prefix, runs, admin, log: silentLogger }),
+      ),
+    );
+    try {
+      expect(started.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+      const first = started[0]?.status === 'fulfilled' ? started[0].value : undefined;
+      const admins = await first!.services.db.select({ n: count() }).from(users).where(eq(users.role, 'Admin'));
+      expect(admins[0]?.n).toBe(1);
+    } finally {
+      for (const result of started) if (result.status === 'fulfilled') await result.value.close();
+      await deleteRedisKeys(inject('redisTarget'), prefix);
+      await database.drop();
     }
   });
 });

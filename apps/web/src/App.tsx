@@ -18,7 +18,7 @@ export function App() {
       </a>
       <AppHeader />
       <AppShell.Main>
-        <Box id="main" component="main" tabIndex={-1} maw={1200} mx="auto" py="md">
+        <Box id="main" tabIndex={-1} maw={1200} mx="auto" py="md">
           <Routes>
             <Route path="/" element={<RedirectHome />} />
             <Route path="/login" element={<LoginPage />} />

@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 import { Navigate, useLocation, useNavigate } from 'react-router';
 import { FullPageLoader } from './components/FullPageLoader';
+import { LoadError } from './components/LoadError';
 import { NotAllowed } from './components/NotAllowed';
 import { useTRPC } from './trpc';
 
@@ -52,7 +53,7 @@ export function RequireRole({ roles, children }: RequireRoleProps) {
   const me = useMe();
   const location = useLocation();
   if (me.isPending) return <FullPageLoader />;
-  if (me.isError) throw me.error;
+  if (me.isError) return <LoadError error={me.error} onRetry={() => void me.refetch()} />;
   const user = me.data;
   if (!user) {
     const from = `${location.pathname}${location.search}`;
@@ -65,6 +66,6 @@ export function RequireRole({ roles, children }: RequireRoleProps) {
 export function RedirectHome() {
   const me = useMe();
   if (me.isPending) return <FullPageLoader />;
-  if (me.isError) throw me.error;
+  if (me.isError) return <LoadError error={me.error} onRetry={() => void me.refetch()} />;
   return <Navigate to={me.data ? homeFor(me.data.role) : '/login'} replace />;
 }

@@ -17,9 +17,17 @@ export interface Database {
   db: Db;
   kind: 'postgres' | 'pglite';
   migrate(): Promise<void>;
+  /**
+   * Runs start-up work (migrations, bootstrap) while holding a lock that other processes starting
+   * on the same database wait for, so they do not race each other.
+   */
+  withStartupLock<T>(work: () => Promise<T>): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** An arbitrary advisory-lock key, the same for every Phos process. */
+const STARTUP_LOCK = 7_265_401_337;
 
 export const migrationsFolder = fileURLToPath(new URL('../../../../drizzle', import.meta.url));
 
@@ -32,6 +40,16 @@ export function connectPostgres(url: string, options: { max?: number } = {}): Da
     db,
     kind: 'postgres',
     migrate: () => migratePg(drizzlePg(pool), { migrationsFolder }),
+    async withStartupLock(work) {
+      const client = await pool.connect();
+      try {
+        await client.query('select pg_advisory_lock($1)', [STARTUP_LOCK]);
+        return await work();
+      } finally {
+        await client.query('select pg_advisory_unlock($1)', [STARTUP_LOCK]).catch(() => undefined);
+        client.release();
+      }
+    },
     ping: async () => {
       await db.execute(sql`select 1`);
     },
@@ -48,6 +66,8 @@ export function connectPglite(dataDir: string | undefined): Database {
     db,
     kind: 'pglite',
     migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder }),
+    // PGlite allows one process per data directory: there is nobody to race.
+    withStartupLock: (work) => work(),
     ping: async () => {
       await db.execute(sql`select 1`);
     },

@@ -43,11 +43,9 @@ export function createEventHub(options: {
   let cursor = 0n;
   let timer: NodeJS.Timeout | undefined;
 
+  // Reads and emits every event, listeners or not: skipping ahead to the head while nobody
+  // listens could pass over an event a subscription starting at that moment has not replayed.
   async function readNew(): Promise<void> {
-    if (emitter.listenerCount(BATCH) === 0) {
-      cursor = await headEventId(db);
-      return;
-    }
     for (;;) {
       const events = await readEventsAfter(db, cursor, { limit: 500 });
       const last = events.at(-1);

@@ -1,4 +1,5 @@
 import type { Db } from '../db/client.js';
+import { AppError } from '../errors.js';
 import { adminExists, createUser } from './users.js';
 
 /** Creates the first Admin from configuration when no Admin exists yet. */
@@ -8,6 +9,12 @@ export async function ensureFirstAdmin(
 ): Promise<'created' | 'exists' | 'not-configured'> {
   if (await adminExists(db)) return 'exists';
   if (!admin) return 'not-configured';
-  await createUser(db, { ...admin, role: 'Admin', firstName: 'Phos', lastName: 'Admin' });
+  try {
+    await createUser(db, { ...admin, role: 'Admin', firstName: 'Phos', lastName: 'Admin' });
+  } catch (error) {
+    // The configured email already has an account (of another role): keep it, create nothing.
+    if (error instanceof AppError && error.appCode === 'EMAIL_TAKEN') return 'exists';
+    throw error;
+  }
   return 'created';
 }

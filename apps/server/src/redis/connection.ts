@@ -20,8 +20,8 @@ export function redisOptions(target: RedisTarget): RedisOptions {
  * A connection for blocking consumers (workers, subscribers): commands wait for a reconnect
  * instead of failing, as BullMQ requires.
  */
-export function connectBlocking(target: RedisTarget): Redis {
-  return new Redis({ ...redisOptions(target), maxRetriesPerRequest: null });
+export function connectBlocking(target: RedisTarget, extra: RedisOptions = {}): Redis {
+  return new Redis({ ...redisOptions(target), ...extra, maxRetriesPerRequest: null });
 }
 
 /** A connection for producers: commands fail fast while Redis is down, so callers can retry later. */

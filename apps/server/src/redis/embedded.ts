@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -7,6 +7,15 @@ import { Redis } from 'ioredis';
 export interface EmbeddedRedis {
   socketPath: string;
   stop(): Promise<void>;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function respondsToPing(socketPath: string): Promise<boolean> {
@@ -31,14 +40,20 @@ export async function startEmbeddedRedis(dir: string): Promise<EmbeddedRedis> {
   const absolute = path.resolve(dir);
   mkdirSync(absolute, { recursive: true });
   const socketPath = path.join(absolute, 'redis.sock');
+  const ownerFile = path.join(absolute, 'owner.pid');
   if (await respondsToPing(socketPath)) {
-    // Left over from a process that did not shut down: take its data over cleanly.
+    const owner = existsSync(ownerFile) ? Number(readFileSync(ownerFile, 'utf8')) : NaN;
+    if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
+      throw new Error(`${absolute} is in use by another running Phos (pid ${owner})`);
+    }
+    // Orphaned by a process that died without stopping it: take its data over cleanly.
     const stale = new Redis({ path: socketPath, maxRetriesPerRequest: 0 });
     stale.on('error', () => undefined);
     await stale.shutdown('SAVE').catch(() => undefined);
     stale.disconnect();
   }
   if (existsSync(socketPath)) rmSync(socketPath);
+  writeFileSync(ownerFile, String(process.pid));
 
   const child: ChildProcess = spawn(
     'redis-server',
@@ -70,11 +85,18 @@ export async function startEmbeddedRedis(dir: string): Promise<EmbeddedRedis> {
     }
     throw new Error('redis-server did not become ready within 5 s');
   })();
-  await Promise.race([ready, spawnFailed]);
+  try {
+    await Promise.race([ready, spawnFailed]);
+  } catch (error) {
+    child.kill('SIGKILL');
+    rmSync(ownerFile, { force: true });
+    throw error;
+  }
 
   return {
     socketPath,
     async stop() {
+      rmSync(ownerFile, { force: true });
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
       await exited;

@@ -1,10 +1,11 @@
 import { roles, type Role, type User } from '@phos/shared';
 import { Alert, Anchor, Button, Group, NativeSelect, PasswordInput, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
-import { useState, type ChangeEvent, type FormEvent } from 'react';
+import { useState, type ChangeEvent, type SubmitEvent } from 'react';
 import { Link } from 'react-router';
 import { fullName } from '../format';
-import { fieldErrorsOf, formErrorOf, useTRPC } from '../trpc';
+import { formErrorOf, useTRPC } from '../trpc';
+import { useFieldErrors } from '../useFieldErrors';
 
 const emptyForm = { firstName: '', lastName: '', email: '', password: '', role: 'Provider' as Role, dateOfBirth: '' };
 
@@ -26,15 +27,16 @@ export function AdminPage() {
     }),
   );
 
-  const fieldErrors = fieldErrorsOf(createUser.error);
+  const { fieldErrors, markEdited } = useFieldErrors(createUser.error);
   const formError = formErrorOf(createUser.error);
   const isPatient = form.role === 'Patient';
   const set = (field: 'firstName' | 'lastName' | 'email' | 'password' | 'dateOfBirth') => (event: ChangeEvent<HTMLInputElement>) => {
     const value = event.currentTarget.value;
+    markEdited(field);
     setForm((current) => ({ ...current, [field]: value }));
   };
 
-  function submit(event: FormEvent<HTMLFormElement>) {
+  function submit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
     setCreated(null);
     const { dateOfBirth, ...rest } = form;
@@ -90,6 +92,8 @@ export function AdminPage() {
               value={form.password}
               onChange={set('password')}
               error={fieldErrors.password}
+            // Mantine's PasswordInput leaves aria-invalid off its inner input.
+            aria-invalid={fieldErrors.password ? true : undefined}
               withAsterisk
             />
             <NativeSelect
@@ -98,7 +102,9 @@ export function AdminPage() {
               value={form.role}
               onChange={(event) => {
                 const value = event.currentTarget.value;
-                if (isRole(value)) setForm((current) => ({ ...current, role: value }));
+                if (!isRole(value)) return;
+                markEdited('role', 'dateOfBirth');
+                setForm((current) => ({ ...current, role: value }));
               }}
               error={fieldErrors.role}
               withAsterisk

@@ -11,17 +11,21 @@ import { formatDate, formatTime, formatWait, fullName, minutesSince } from '../f
 import { formErrorOf, useTRPC } from '../trpc';
 import { useNow } from '../useNow';
 
+type ChangeHandlers = {
+  [T in QueueChange['type']]: (list: QueueList, change: Extract<QueueChange, { type: T }>) => QueueEntry[];
+};
+
+// A mapped type, so a new kind of queue change does not compile until it is handled here.
+const changeHandlers: ChangeHandlers = {
+  'queue.entry.added': (list, change) => [...list.entries.filter((entry) => entry.id !== change.entry.id), change.entry],
+};
+
 /** Upserts by entry id and keeps the list oldest first; replaying an event changes nothing. */
 export function applyQueueChange(list: QueueList, eventId: string, change: QueueChange): QueueList {
-  switch (change.type) {
-    case 'queue.entry.added': {
-      const others = list.entries.filter((entry) => entry.id !== change.entry.id);
-      const entries = [...others, change.entry].sort(
-        (a, b) => a.arrivedAt.localeCompare(b.arrivedAt) || a.id.localeCompare(b.id),
-      );
-      return { entries, lastEventId: eventId };
-    }
-  }
+  const entries = changeHandlers[change.type](list, change).sort(
+    (a, b) => a.arrivedAt.localeCompare(b.arrivedAt) || a.id.localeCompare(b.id),
+  );
+  return { entries, lastEventId: eventId };
 }
 
 export function DashboardPage({ user }: { user: User }) {

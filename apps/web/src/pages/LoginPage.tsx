@@ -1,11 +1,12 @@
 import { Alert, Anchor, Button, PasswordInput, Stack, Text, TextInput } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
-import { useState, type FormEvent } from 'react';
+import { useState, type SubmitEvent } from 'react';
 import { Link, Navigate, useNavigate, useSearchParams } from 'react-router';
 import { homeFor, useMe, useSetSignedIn } from '../auth';
 import { AuthCard } from '../components/AuthCard';
 import { FullPageLoader } from '../components/FullPageLoader';
-import { fieldErrorsOf, formErrorOf, useTRPC } from '../trpc';
+import { formErrorOf, useTRPC } from '../trpc';
+import { useFieldErrors } from '../useFieldErrors';
 
 /** Only same-site paths, so a crafted link cannot send someone elsewhere after sign-in. */
 function safeReturnPath(value: string | null): string | null {
@@ -31,13 +32,14 @@ export function LoginPage() {
     }),
   );
 
+  const { fieldErrors, markEdited } = useFieldErrors(login.error);
+
   if (me.isPending) return <FullPageLoader />;
   if (me.data && !login.isSuccess) return <Navigate to={homeFor(me.data.role)} replace />;
 
-  const fieldErrors = fieldErrorsOf(login.error);
   const formError = formErrorOf(login.error);
 
-  function submit(event: FormEvent<HTMLFormElement>) {
+  function submit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
     login.mutate({ email, password });
   }
@@ -56,7 +58,10 @@ export function LoginPage() {
             type="email"
             autoComplete="username"
             value={email}
-            onChange={(event) => setEmail(event.currentTarget.value)}
+            onChange={(event) => {
+              markEdited('email');
+              setEmail(event.currentTarget.value);
+            }}
             error={fieldErrors.email}
             withAsterisk
             data-autofocus
@@ -65,8 +70,13 @@ export function LoginPage() {
             label="Password"
             autoComplete="current-password"
             value={password}
-            onChange={(event) => setPassword(event.currentTarget.value)}
+            onChange={(event) => {
+              markEdited('password');
+              setPassword(event.currentTarget.value);
+            }}
             error={fieldErrors.password}
+            // Mantine's PasswordInput leaves aria-invalid off its inner input.
+            aria-invalid={fieldErrors.password ? true : undefined}
             withAsterisk
           />
           <Button type="submit" loading={login.isPending} mt="xs">

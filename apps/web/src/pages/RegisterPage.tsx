@@ -1,11 +1,12 @@
 import { todayIso } from '@phos/shared';
 import { Alert, Anchor, Button, Group, PasswordInput, Stack, Text, TextInput } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
-import { useState, type ChangeEvent, type FormEvent } from 'react';
+import { useState, type ChangeEvent, type SubmitEvent } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { useSetSignedIn } from '../auth';
 import { AuthCard } from '../components/AuthCard';
-import { fieldErrorsOf, formErrorOf, useTRPC } from '../trpc';
+import { formErrorOf, useTRPC } from '../trpc';
+import { useFieldErrors } from '../useFieldErrors';
 
 export function RegisterPage() {
   const trpc = useTRPC();
@@ -22,20 +23,21 @@ export function RegisterPage() {
     }),
   );
 
-  const fieldErrors = fieldErrorsOf(register.error);
+  const { fieldErrors, markEdited } = useFieldErrors(register.error);
   const formError = formErrorOf(register.error);
   const set = (field: keyof typeof form) => (event: ChangeEvent<HTMLInputElement>) => {
     const value = event.currentTarget.value;
+    markEdited(field);
     setForm((current) => ({ ...current, [field]: value }));
   };
 
-  function submit(event: FormEvent<HTMLFormElement>) {
+  function submit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
     register.mutate(form);
   }
 
   return (
-    <AuthCard title="Register" intro="Tell us who you are. The clinic sees you in the queue as soon as your record is ready.">
+    <AuthCard title="Register" intro="Tell us who you are. Once your patient record is created, the clinic sees you in its queue.">
       <form onSubmit={submit} noValidate>
         <Stack gap="sm">
           {formError ? (
@@ -88,6 +90,8 @@ export function RegisterPage() {
             value={form.password}
             onChange={set('password')}
             error={fieldErrors.password}
+            // Mantine's PasswordInput leaves aria-invalid off its inner input.
+            aria-invalid={fieldErrors.password ? true : undefined}
             withAsterisk
           />
           <Button type="submit" loading={register.isPending} mt="xs">
