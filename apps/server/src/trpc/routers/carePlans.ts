@@ -2,6 +2,7 @@ import { approveCarePlanInput, carePlanSchema, draftCarePlanInput, patientByIdIn
 import { z } from 'zod';
 import { approveCarePlan, carePlansOfPatient, draftCarePlan, rejectCarePlan } from '../../careplans/careplans.js';
 import { commitWithEvents } from '../../events/log.js';
+import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
 import { findPatient, findPatientByUserId } from '../../patients/patients.js';
 import { staffRef } from '../staff.js';
@@ -54,4 +55,13 @@ export const carePlansRouter = router({
       ctx.services.announce(lastEventId);
       return { plan: result.plan };
     }),
+
+  /** Tells the signed-in Patient when one of their care plans becomes active or is replaced. */
+  onMine: patientProcedure.subscription(async function* ({ ctx, signal }) {
+    for await (const event of streamEvents(ctx.db, ctx.services.hub, undefined, signal)) {
+      if (event.type !== 'careplan.approved') continue;
+      const patient = await findPatientByUserId(ctx.db, ctx.user.id);
+      if (patient?.id === event.payload.plan.patientId) yield { planId: event.payload.plan.id };
+    }
+  }),
 });

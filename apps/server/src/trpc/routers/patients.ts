@@ -4,14 +4,36 @@ import {
   patientByIdInput,
   patientMatchSchema,
   patientSchema,
+  eventIdSchema,
   staffRoles,
   walkInInput,
 } from '@phos/shared';
+import { tracked } from '@trpc/server';
 import { z } from 'zod';
+import type { LoggedEvent } from '../../events/log.js';
+import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
 import { findMatches, findPatient, registerWalkIn } from '../../patients/patients.js';
 import { activeEntryForPatient, journeyOfPatient, latestEntryForPatient } from '../../queue/queue.js';
 import { authedProcedure, providerProcedure, router } from '../trpc.js';
+
+/** The patient an event is about, if it is about one. */
+export function patientOf(event: LoggedEvent): string | null {
+  switch (event.type) {
+    case 'patient.created':
+      return event.payload.patientId;
+    case 'queue.entry.added':
+    case 'queue.entry.updated':
+    case 'queue.entry.overdue':
+      return event.payload.entry.patientId;
+    case 'careplan.drafted':
+    case 'careplan.approved':
+    case 'careplan.rejected':
+      return event.payload.plan.patientId;
+    case 'notifications.created':
+      return null;
+  }
+}
 
 export const patientsRouter = router({
   /** Staff read any patient; a Patient reads only their own record. */
@@ -71,5 +93,18 @@ export const patientsRouter = router({
       ctx.services.kickRelay();
       ctx.log.info({ registrationId, by: ctx.user.id }, 'walk-in registered');
       return { registrationId };
+    }),
+
+  /**
+   * A signal whenever something about this patient changes (queue journey, triage, care plans),
+   * resumable like the queue stream; the page refetches what the signal names.
+   */
+  onChange: providerProcedure
+    .input(patientByIdInput.extend({ lastEventId: eventIdSchema.nullish() }))
+    .subscription(async function* ({ ctx, input, signal }) {
+      for await (const event of streamEvents(ctx.db, ctx.services.hub, input.lastEventId, signal)) {
+        const patientId = patientOf(event);
+        if (patientId === input.id) yield tracked(event.id.toString(), { type: event.type });
+      }
     }),
 });
