@@ -2,6 +2,8 @@ import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '@phos/shared';
 import { createUser } from '../src/identity/users.js';
+import { createContextInner } from '../src/trpc/context.js';
+import { createCaller } from '../src/trpc/router.js';
 import { callerFor, eventually, patientInput, startTestPhos } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
@@ -101,6 +103,27 @@ describe('care plans', () => {
       callerFor(phos, drafter).carePlans.draft({ patientId: otherPatientId, ...planText, replacesPlanId: draft.id }),
     );
     expect(wrongPatient.code).toBe('BAD_REQUEST');
+  });
+
+  it('signals a patient detail page live about that patient only', async () => {
+    const controller = new AbortController();
+    const caller = createCaller(createContextInner({ services: phos.services, user: approver }), { signal: controller.signal });
+    const signals: string[] = [];
+    const stream = await caller.patients.onChange({ id: patientId });
+    const reading = (async () => {
+      for await (const message of stream) signals.push((message as unknown as [string, { type: string }])[1].type);
+    })();
+    try {
+      const otherPatientId = await eventually(async () => (await callerFor(phos, otherPatientUser).registration.status()).patientId);
+      await callerFor(phos, drafter).carePlans.draft({ patientId: otherPatientId, ...planText });
+      const { plan } = await callerFor(phos, drafter).carePlans.draft({ patientId, ...planText });
+      await callerFor(phos, approver).carePlans.approve({ planId: plan.id });
+      await eventually(() => Promise.resolve(signals.length >= 2 ? true : undefined));
+      expect(signals).toEqual(['careplan.drafted', 'careplan.approved']);
+    } finally {
+      controller.abort();
+      await reading.catch(() => undefined);
+    }
   });
 
   it('keeps drafting and approval to staff, and a Patient to their own active plans', async () => {
