@@ -4,16 +4,24 @@ import { headEventId, readEventsAfter, type LoggedEvent } from './log.js';
 
 /**
  * Every committed event after `lastEventId` (or after now, without one), once and in order, then
- * live ones. Listens before it replays the log and fills any gap between what it has sent and
- * what the hub delivers from the log, so nothing falls in between.
+ * live ones. Listens from the call, before it replays the log, and fills any gap between what it
+ * has sent and what the hub delivers from the log, so nothing falls in between. A caller that
+ * reads state and then wants every change after it passes the head it read before (`headEventId`).
  */
-export async function* streamEvents(
+export function streamEvents(
   db: Db,
   hub: EventHub,
   lastEventId: string | null | undefined,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<LoggedEvent> {
-  const live = hub.listen(signal);
+  return replayThenLive(db, hub.listen(signal), lastEventId);
+}
+
+async function* replayThenLive(
+  db: Db,
+  live: AsyncIterable<LoggedEvent[]>,
+  lastEventId: string | null | undefined,
+): AsyncGenerator<LoggedEvent> {
   const head = await headEventId(db);
   const requested = lastEventId ? BigInt(lastEventId) : head;
   // A cursor past the head belongs to another database: start from what is there.

@@ -1,7 +1,7 @@
 import { approveCarePlanInput, carePlanSchema, draftCarePlanInput, patientByIdInput, rejectCarePlanInput } from '@phos/shared';
 import { z } from 'zod';
 import { approveCarePlan, carePlansOfPatient, draftCarePlan, rejectCarePlan } from '../../careplans/careplans.js';
-import { commitWithEvents } from '../../events/log.js';
+import { commitWithEvents, headEventId } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
 import { findPatient, findPatientByUserId } from '../../patients/patients.js';
@@ -58,7 +58,8 @@ export const carePlansRouter = router({
 
   /** Tells the signed-in Patient when one of their care plans becomes active or is replaced. */
   onMine: patientProcedure.subscription(async function* ({ ctx, signal }) {
-    for await (const event of streamEvents(ctx.db, ctx.services.hub, undefined, signal)) {
+    const since = (await headEventId(ctx.db)).toString();
+    for await (const event of streamEvents(ctx.db, ctx.services.hub, since, signal)) {
       if (event.type !== 'careplan.approved') continue;
       const patient = await findPatientByUserId(ctx.db, ctx.user.id);
       if (patient?.id === event.payload.plan.patientId) yield { planId: event.payload.plan.id };

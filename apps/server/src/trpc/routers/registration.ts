@@ -1,5 +1,7 @@
 import { registrationStatusSchema, type RegistrationStatus } from '@phos/shared';
 import type { Db } from '../../db/client.js';
+import { headEventId } from '../../events/log.js';
+import { streamEvents } from '../../events/stream.js';
 import { findPatientByUserId } from '../../patients/patients.js';
 import { patientProcedure, router } from '../trpc.js';
 
@@ -13,14 +15,13 @@ export const registrationRouter = router({
 
   /** Yields the current state, then `ready` the moment the patient record is committed. */
   onStatus: patientProcedure.subscription(async function* ({ ctx, signal }) {
-    const live = ctx.services.hub.listen(signal);
+    const changes = streamEvents(ctx.db, ctx.services.hub, (await headEventId(ctx.db)).toString(), signal);
     const initial = await statusOf(ctx.db, ctx.user.id);
     yield initial;
     if (initial.state === 'ready') return;
-    for await (const batch of live) {
-      const created = batch.find((event) => event.type === 'patient.created' && event.payload.userId === ctx.user.id);
-      if (created?.type === 'patient.created') {
-        yield { state: 'ready', patientId: created.payload.patientId } satisfies RegistrationStatus;
+    for await (const event of changes) {
+      if (event.type === 'patient.created' && event.payload.userId === ctx.user.id) {
+        yield { state: 'ready', patientId: event.payload.patientId } satisfies RegistrationStatus;
         return;
       }
     }

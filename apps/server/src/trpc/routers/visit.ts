@@ -1,5 +1,6 @@
 import { visitSchema, type Visit } from '@phos/shared';
 import type { Db } from '../../db/client.js';
+import { headEventId } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { findPatientByUserId } from '../../patients/patients.js';
 import { latestEntryForPatient, placeInQueue } from '../../queue/queue.js';
@@ -29,9 +30,11 @@ export const visitRouter = router({
 
   /** The same, live: the current state, then a new one whenever the queue moves in a way that changes it. */
   onMine: patientProcedure.subscription(async function* ({ ctx, signal }) {
+    // The head before the first read: every change after that read is in the stream.
+    const changes = streamEvents(ctx.db, ctx.services.hub, (await headEventId(ctx.db)).toString(), signal);
     let last = await visitOf(ctx.db, ctx.user.id);
     yield last;
-    for await (const event of streamEvents(ctx.db, ctx.services.hub, undefined, signal)) {
+    for await (const event of changes) {
       if (!event.type.startsWith('queue.') && event.type !== 'patient.created') continue;
       const next = await visitOf(ctx.db, ctx.user.id);
       if (JSON.stringify(next) === JSON.stringify(last)) continue;
