@@ -1,0 +1,145 @@
+import type { CarePlan } from '@phos/shared';
+import { carePlanStatusLabels } from '@phos/shared';
+import { Alert, Button, Group, Modal, Stack, Text, Textarea, Title } from '@mantine/core';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useState, type SubmitEvent } from 'react';
+import { useTRPC } from '../trpc';
+import { useFieldErrors } from '../useFieldErrors';
+import { actionErrorOf } from './actionError';
+import { CarePlanBody, CarePlanSignatures, CarePlanStatusBadge } from './CarePlanContent';
+
+interface ReviewCarePlanModalProps {
+  /** The plan as the page currently knows it: it may change while the dialog is open. */
+  plan: CarePlan | null;
+  onClose: () => void;
+}
+
+export function ReviewCarePlanModal({ plan, onClose }: ReviewCarePlanModalProps) {
+  return (
+    <Modal opened={plan !== null} onClose={onClose} title="Review care plan" size="lg">
+      {plan ? <Review key={plan.id} plan={plan} onDone={onClose} /> : null}
+    </Modal>
+  );
+}
+
+function Review({ plan, onDone }: { plan: CarePlan; onDone: () => void }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const [rejecting, setRejecting] = useState(false);
+  const [reason, setReason] = useState('');
+  const refetchPlans = () => queryClient.invalidateQueries({ queryKey: trpc.carePlans.forPatient.queryKey({ id: plan.patientId }) });
+
+  const approve = useMutation(
+    trpc.carePlans.approve.mutationOptions({
+      onSuccess: () => {
+        onDone();
+        void refetchPlans();
+      },
+    }),
+  );
+  const reject = useMutation(
+    trpc.carePlans.reject.mutationOptions({
+      onSuccess: () => {
+        onDone();
+        void refetchPlans();
+      },
+    }),
+  );
+  const { fieldErrors, markEdited } = useFieldErrors(reject.error);
+  const [reasonMissing, setReasonMissing] = useState(false);
+  const error = actionErrorOf(approve.error) ?? actionErrorOf(reject.error);
+  const busy = approve.isPending || reject.isPending;
+  // Someone else may have decided while this dialog was open; the page refetched the plan.
+  const stillDraft = plan.status === 'draft';
+
+  function confirmRejection(event: SubmitEvent<HTMLFormElement>) {
+    event.preventDefault();
+    if (reason.trim() === '') {
+      setReasonMissing(true);
+      return;
+    }
+    reject.mutate({ planId: plan.id, reason });
+  }
+
+  return (
+    <Stack gap="md">
+      <Group justify="space-between" align="flex-start" wrap="nowrap">
+        <Title order={3} size="h4" style={{ overflowWrap: 'anywhere' }}>
+          {plan.title}
+        </Title>
+        <Group gap="xs" wrap="nowrap">
+          <Text size="sm" c="dimmed">
+            Version {plan.version}
+          </Text>
+          <CarePlanStatusBadge status={plan.status} />
+        </Group>
+      </Group>
+      <CarePlanBody plan={plan} />
+      <CarePlanSignatures plan={plan} />
+      {plan.replacesPlanId ? (
+        <Text size="sm" c="dimmed">
+          Approving replaces version {plan.version - 1}, which stays active until then.
+        </Text>
+      ) : null}
+
+      {error ? (
+        <Alert color="red" variant="light" title="Could not record the decision">
+          {error}
+        </Alert>
+      ) : null}
+
+      {!stillDraft ? (
+        <Stack gap="sm">
+          <Alert color="blue" variant="light" title="Already decided">
+            This plan is no longer awaiting approval: it is now {carePlanStatusLabels[plan.status].toLowerCase()}.
+          </Alert>
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onDone}>
+              Close
+            </Button>
+          </Group>
+        </Stack>
+      ) : rejecting ? (
+        <form onSubmit={confirmRejection} noValidate>
+          <Stack gap="sm">
+            <Textarea
+              label="Reason for rejection"
+              description="The clinician who drafted the plan sees this."
+              value={reason}
+              onChange={(event) => {
+                const value = event.currentTarget.value;
+                markEdited('reason');
+                setReasonMissing(false);
+                setReason(value);
+              }}
+              error={reasonMissing ? 'Give a reason for rejecting the plan' : fieldErrors.reason}
+              autosize
+              minRows={3}
+              maxLength={2000}
+              required
+              // Revealed by the Reject button: the reason is what comes next.
+              autoFocus
+            />
+            <Group justify="flex-end" gap="sm">
+              <Button variant="default" onClick={() => setRejecting(false)} disabled={busy}>
+                Back
+              </Button>
+              <Button type="submit" color="red" loading={reject.isPending}>
+                Confirm rejection
+              </Button>
+            </Group>
+          </Stack>
+        </form>
+      ) : (
+        <Group justify="flex-end" gap="sm">
+          <Button variant="default" color="red" onClick={() => setRejecting(true)} disabled={busy}>
+            Reject
+          </Button>
+          <Button color="teal" onClick={() => approve.mutate({ planId: plan.id })} loading={approve.isPending} disabled={busy}>
+            Approve
+          </Button>
+        </Group>
+      )}
+    </Stack>
+  );
+}

@@ -1,0 +1,94 @@
+import type { Patient } from '@phos/shared';
+import { queueStatusLabels } from '@phos/shared';
+import { Alert, Anchor, Badge, Button, Group, Paper, SimpleGrid, Stack, Text, Title } from '@mantine/core';
+import { useQuery } from '@tanstack/react-query';
+import type { ReactNode } from 'react';
+import { Link } from 'react-router';
+import { LiveIndicator, type LiveState } from '../components/LiveIndicator';
+import { formatDate, formatDateTime, fullName } from '../format';
+import { useTRPC } from '../trpc';
+
+function Field({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <div>
+      <Text component="dt" size="sm" c="dimmed">
+        {label}
+      </Text>
+      <Text component="dd" m={0} fw={500} style={{ overflowWrap: 'anywhere' }}>
+        {children}
+      </Text>
+    </div>
+  );
+}
+
+interface PatientDetailsProps {
+  patient: Patient;
+  /** Staff follow the record live; a Patient reading their own record does not. */
+  live: { state: LiveState; reconnect: () => void } | null;
+}
+
+export function PatientDetails({ patient, live }: PatientDetailsProps) {
+  return (
+    <Paper withBorder p="lg" radius="md">
+      <Stack gap="lg">
+        <Group justify="space-between" align="center" gap="sm">
+          <Group gap="sm" align="center">
+            <Title order={1} size="h2">
+              {fullName(patient)}
+            </Title>
+            {patient.queueStatus ? (
+              <Badge variant="light" size="lg">
+                {queueStatusLabels[patient.queueStatus]}
+              </Badge>
+            ) : null}
+          </Group>
+          {live ? (
+            <Group gap="sm">
+              <LiveIndicator state={live.state} />
+              {live.state === 'offline' ? (
+                <Button size="xs" variant="light" onClick={live.reconnect}>
+                  Reconnect
+                </Button>
+              ) : null}
+            </Group>
+          ) : null}
+        </Group>
+        {patient.possibleDuplicateOf ? <PossibleDuplicate otherId={patient.possibleDuplicateOf} /> : null}
+        <section aria-labelledby="details-heading">
+          <Title order={2} size="h4" id="details-heading" mb="sm">
+            Details
+          </Title>
+          <SimpleGrid component="dl" cols={{ base: 1, sm: 2, md: 3 }} spacing="md" verticalSpacing="md" m={0}>
+            <Field label="Date of birth">
+              <time dateTime={patient.dateOfBirth}>{formatDate(patient.dateOfBirth)}</time>
+            </Field>
+            <Field label="Email">{patient.email ?? '—'}</Field>
+            <Field label="Phone">{patient.phone ?? '—'}</Field>
+            <Field label="Registered">
+              <time dateTime={patient.registeredAt}>{formatDateTime(patient.registeredAt)}</time>
+            </Field>
+            <Field label="Queue status">
+              {patient.queueStatus ? queueStatusLabels[patient.queueStatus] : 'Not in the queue'}
+            </Field>
+          </SimpleGrid>
+        </section>
+      </Stack>
+    </Paper>
+  );
+}
+
+/** The registration looked like an existing patient: staff compare the two records. */
+function PossibleDuplicate({ otherId }: { otherId: string }) {
+  const trpc = useTRPC();
+  const other = useQuery(trpc.patients.byId.queryOptions({ id: otherId }));
+  return (
+    <Alert color="yellow" variant="light" title="Possible duplicate record">
+      <Text size="sm">
+        <Anchor component={Link} to={`/patients/${otherId}`} fw={600}>
+          Possible duplicate of {other.data ? fullName(other.data) : 'another patient'}
+        </Anchor>
+        . Compare the two records before treating them as different people.
+      </Text>
+    </Alert>
+  );
+}
