@@ -1,7 +1,9 @@
+import { staffRoles } from '@phos/shared';
 import { Anchor, AppShell, Badge, Button, Group, Text } from '@mantine/core';
 import { Link } from 'react-router';
 import { homeFor, useMe, useSignOut } from '../auth';
 import { fullName } from '../format';
+import { InboxButton } from '../notifications/InboxButton';
 
 export function AppHeader() {
   const me = useMe();
@@ -15,6 +17,7 @@ export function AppHeader() {
         </Anchor>
         {user ? (
           <Group gap="sm" wrap="nowrap" component="nav" aria-label="Account">
+            {staffRoles.includes(user.role) ? <InboxButton /> : null}
             <Text size="sm" fw={500} visibleFrom="xs" data-testid="signed-in-user">
               {fullName(user)}
             </Text>

@@ -4,6 +4,7 @@ import { useMutation } from '@tanstack/react-query';
 import { useState, type ChangeEvent, type SubmitEvent } from 'react';
 import { Link } from 'react-router';
 import { fullName } from '../format';
+import { AcuityTargetsSection, RoomsSection } from '../queue/QueueSettingsAdmin';
 import { formErrorOf, useTRPC } from '../trpc';
 import { useFieldErrors } from '../useFieldErrors';
 
@@ -125,6 +126,8 @@ export function AdminPage() {
           </Stack>
         </form>
       </Paper>
+      <RoomsSection />
+      <AcuityTargetsSection />
     </Stack>
   );
 }

@@ -1,32 +1,24 @@
-import type { QueueChange, QueueEntry, QueueList, User } from '@phos/shared';
-import { queueStatusLabels } from '@phos/shared';
-import { Alert, Anchor, Badge, Button, Group, Paper, Stack, Table, Text, Title } from '@mantine/core';
+import type { QueueList, User } from '@phos/shared';
+import { Alert, Anchor, Button, Group, Stack, Text, Title } from '@mantine/core';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
-import { useState } from 'react';
+import { useMemo, useState } from 'react';
 import { Link } from 'react-router';
 import { FullPageLoader } from '../components/FullPageLoader';
 import { LiveIndicator, type LiveState } from '../components/LiveIndicator';
-import { formatDate, formatTime, formatWait, fullName, minutesSince } from '../format';
+import { SendToClinicianDialog, TriageDialog } from '../queue/QueueDialogs';
+import { QueueFilterBar, useQueueFilters } from '../queue/QueueFilters';
+import { QueueSummary } from '../queue/QueueSummary';
+import { QueueTable } from '../queue/QueueTable';
+import { applyFinished, applyQueueChange, filterEntries, summarise, type FinishedEntries } from '../queue/model';
+import { useQueueActions } from '../queue/useQueueActions';
+import { WalkInDialog } from '../queue/WalkInDialog';
 import { formErrorOf, useTRPC } from '../trpc';
 import { useNow } from '../useNow';
 
-type ChangeHandlers = {
-  [T in QueueChange['type']]: (list: QueueList, change: Extract<QueueChange, { type: T }>) => QueueEntry[];
-};
-
-// A mapped type, so a new kind of queue change does not compile until it is handled here.
-const changeHandlers: ChangeHandlers = {
-  'queue.entry.added': (list, change) => [...list.entries.filter((entry) => entry.id !== change.entry.id), change.entry],
-};
-
-/** Upserts by entry id and keeps the list oldest first; replaying an event changes nothing. */
-export function applyQueueChange(list: QueueList, eventId: string, change: QueueChange): QueueList {
-  const entries = changeHandlers[change.type](list, change).sort(
-    (a, b) => a.arrivedAt.localeCompare(b.arrivedAt) || a.id.localeCompare(b.id),
-  );
-  return { entries, lastEventId: eventId };
-}
+/** Entries seen leaving the clinic since the list loaded; cached beside the list so both outlive a visit elsewhere. */
+const finishedKey = ['phos', 'queue', 'finished'] as const;
+const noneFinished: FinishedEntries = new Map();
 
 export function DashboardPage({ user }: { user: User }) {
   const trpc = useTRPC();
@@ -34,6 +26,7 @@ export function DashboardPage({ user }: { user: User }) {
     // The subscription keeps this cache current; a refetch would only race it.
     trpc.queue.list.queryOptions(undefined, { staleTime: Number.POSITIVE_INFINITY, refetchOnReconnect: false }),
   );
+  const [walkInOpen, setWalkInOpen] = useState(false);
 
   return (
     <Stack gap="md">
@@ -41,11 +34,14 @@ export function DashboardPage({ user }: { user: User }) {
         <Title order={1} size="h2">
           Patient queue
         </Title>
-        {user.role === 'Admin' ? (
-          <Anchor component={Link} to="/admin">
-            Administration
-          </Anchor>
-        ) : null}
+        <Group gap="md">
+          {user.role === 'Admin' ? (
+            <Anchor component={Link} to="/admin">
+              Administration
+            </Anchor>
+          ) : null}
+          <Button onClick={() => setWalkInOpen(true)}>Register walk-in</Button>
+        </Group>
       </Group>
       {queue.isPending ? (
         <FullPageLoader />
@@ -54,16 +50,24 @@ export function DashboardPage({ user }: { user: User }) {
           {formErrorOf(queue.error)}
         </Alert>
       ) : (
-        <LiveQueue list={queue.data} />
+        <LiveQueue list={queue.data} user={user} />
       )}
+      <WalkInDialog opened={walkInOpen} onClose={() => setWalkInOpen(false)} />
     </Stack>
   );
 }
 
-function LiveQueue({ list }: { list: QueueList }) {
+function LiveQueue({ list, user }: { list: QueueList; user: User }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const now = useNow();
+  const settings = useQuery(trpc.queue.settings.queryOptions(undefined, { staleTime: 5 * 60_000 }));
+  const finished = useQuery({
+    queryKey: finishedKey,
+    queryFn: () => noneFinished,
+    initialData: noneFinished,
+    staleTime: Number.POSITIVE_INFINITY,
+  }).data;
   // Subscribe once from the snapshot's cursor; later cursors travel as the SSE last event id.
   const [from] = useState(list.lastEventId);
   const [everConnected, setEverConnected] = useState(false);
@@ -77,6 +81,7 @@ function LiveQueue({ list }: { list: QueueList }) {
           queryClient.setQueryData(trpc.queue.list.queryKey(), (current) =>
             current ? applyQueueChange(current, id, data) : current,
           );
+          queryClient.setQueryData<FinishedEntries>(finishedKey, (current) => applyFinished(current ?? noneFinished, data));
         },
       },
     ),
@@ -91,12 +96,32 @@ function LiveQueue({ list }: { list: QueueList }) {
     state = everConnected ? 'reconnecting' : 'connecting';
   }
 
-  const waiting = list.entries.length;
+  const { filters, set: setFilter, clear: clearFilters, active: filtering } = useQueueFilters();
+  const shown = useMemo(() => filterEntries(list.entries, filters, user.id), [list.entries, filters, user.id]);
+  const targets = settings.data?.targets;
+  const figures = useMemo(() => summarise(list.entries, finished, targets, now), [list.entries, finished, targets, now]);
+  const actions = useQueueActions();
+  const total = list.entries.length;
+
   return (
     <Stack gap="sm">
+      <QueueSummary figures={figures} />
+      <QueueFilterBar
+        filters={filters}
+        clinicians={settings.data?.clinicians ?? []}
+        active={filtering}
+        onChange={setFilter}
+        onClear={clearFilters}
+      />
       <Group justify="space-between" wrap="wrap">
         <Text c="dimmed" size="sm">
-          {waiting === 0 ? 'Nobody is waiting' : waiting === 1 ? '1 patient in the queue' : `${waiting} patients in the queue`}
+          {filtering
+            ? `Showing ${shown.length.toLocaleString()} of ${total.toLocaleString()} patients`
+            : total === 0
+              ? 'Nobody is in the queue'
+              : total === 1
+                ? '1 patient in the queue'
+                : `${total.toLocaleString()} patients in the queue`}
         </Text>
         <Group gap="sm">
           <LiveIndicator state={state} />
@@ -107,71 +132,41 @@ function LiveQueue({ list }: { list: QueueList }) {
           ) : null}
         </Group>
       </Group>
-      <Paper withBorder radius="md" style={{ overflow: 'hidden' }}>
-        <Table.ScrollContainer minWidth={640}>
-          <Table aria-label="Patient queue" verticalSpacing="sm" horizontalSpacing="md" highlightOnHover striped={false}>
-            <Table.Thead bg="gray.0">
-              <Table.Tr>
-                <Table.Th scope="col">Patient</Table.Th>
-                <Table.Th scope="col">Date of birth</Table.Th>
-                <Table.Th scope="col">Status</Table.Th>
-                <Table.Th scope="col">Arrived</Table.Th>
-                <Table.Th scope="col">Waiting</Table.Th>
-              </Table.Tr>
-            </Table.Thead>
-            <Table.Tbody>
-              {list.entries.length === 0 ? (
-                <Table.Tr>
-                  <Table.Td colSpan={5}>
-                    <Text ta="center" c="dimmed" py="xl">
-                      The queue is empty. New registrations appear here as they arrive.
-                    </Text>
-                  </Table.Td>
-                </Table.Tr>
-              ) : (
-                list.entries.map((entry) => <QueueRow key={entry.id} entry={entry} now={now} />)
-              )}
-            </Table.Tbody>
-          </Table>
-        </Table.ScrollContainer>
-      </Paper>
+      {actions.notice ? (
+        <Alert
+          key={actions.notice.key}
+          role="alert"
+          color="orange"
+          variant="light"
+          title="The change was not made"
+          withCloseButton
+          closeButtonLabel="Dismiss"
+          onClose={actions.dismissNotice}
+        >
+          {actions.notice.message}
+        </Alert>
+      ) : null}
+      <QueueTable
+        entries={shown}
+        queueIsEmpty={total === 0}
+        targets={targets}
+        now={now}
+        pending={actions.pending}
+        onAction={actions.act}
+      />
+      <SendToClinicianDialog
+        entry={actions.dialog?.kind === 'send' ? actions.dialog.entry : null}
+        clinicians={settings.data?.clinicians ?? []}
+        rooms={settings.data?.rooms ?? []}
+        defaultClinicianId={user.role === 'Provider' ? user.id : null}
+        onSubmit={actions.sendToClinician}
+        onClose={actions.closeDialog}
+      />
+      <TriageDialog
+        entry={actions.dialog?.kind === 'triage' ? actions.dialog.entry : null}
+        onSubmit={actions.saveTriage}
+        onClose={actions.closeDialog}
+      />
     </Stack>
-  );
-}
-
-const statusColors: Record<QueueEntry['status'], string> = {
-  waiting: 'blue',
-  in_triage: 'grape',
-  with_clinician: 'teal',
-  done: 'gray',
-  left: 'orange',
-};
-
-function QueueRow({ entry, now }: { entry: QueueEntry; now: number }) {
-  const waited = minutesSince(entry.arrivedAt, now);
-  return (
-    <Table.Tr>
-      <Table.Td>
-        <Anchor component={Link} to={`/patients/${entry.patientId}`} fw={500}>
-          {fullName(entry)}
-        </Anchor>
-      </Table.Td>
-      <Table.Td>
-        <time dateTime={entry.dateOfBirth}>{formatDate(entry.dateOfBirth)}</time>
-      </Table.Td>
-      <Table.Td>
-        <Badge variant="light" color={statusColors[entry.status]}>
-          {queueStatusLabels[entry.status]}
-        </Badge>
-      </Table.Td>
-      <Table.Td>
-        <time dateTime={entry.arrivedAt}>{formatTime(entry.arrivedAt)}</time>
-      </Table.Td>
-      <Table.Td>
-        <Text size="sm" c={waited >= 30 ? 'orange.9' : undefined} fw={waited >= 30 ? 600 : undefined}>
-          {formatWait(waited)}
-        </Text>
-      </Table.Td>
-    </Table.Tr>
   );
 }

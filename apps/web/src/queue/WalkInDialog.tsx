@@ -1,0 +1,170 @@
+import type { PatientMatch } from '@phos/shared';
+import { Alert, Button, Group, List, Modal, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useState, type ChangeEvent, type SubmitEvent } from 'react';
+import { formatDate, fullName } from '../format';
+import { useToast } from '../notifications/toasts';
+import { useTRPC } from '../trpc';
+import { useFieldErrors } from '../useFieldErrors';
+import { queueErrorMessage } from './errors';
+
+const emptyForm = { firstName: '', lastName: '', dateOfBirth: '', email: '', phone: '' };
+type Field = keyof typeof emptyForm;
+
+const reasonText: Record<PatientMatch['reasons'][number], string> = {
+  name_and_date_of_birth: 'same name and date of birth',
+  email: 'same email',
+};
+
+function whyMatched(match: PatientMatch): string {
+  const why = match.reasons.map((reason) => reasonText[reason]).join(' and ');
+  return why.charAt(0).toUpperCase() + why.slice(1);
+}
+
+export function WalkInDialog({ opened, onClose }: { opened: boolean; onClose: () => void }) {
+  return (
+    <Modal opened={opened} onClose={onClose} title="Register walk-in" size="lg" centered closeButtonProps={{ 'aria-label': 'Close' }}>
+      {opened ? <WalkInForm onClose={onClose} /> : null}
+    </Modal>
+  );
+}
+
+function WalkInForm({ onClose }: { onClose: () => void }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const toast = useToast();
+  const [form, setForm] = useState(emptyForm);
+  const [matches, setMatches] = useState<readonly PatientMatch[] | null>(null);
+
+  const details = () => ({
+    firstName: form.firstName,
+    lastName: form.lastName,
+    dateOfBirth: form.dateOfBirth,
+    email: form.email.trim() === '' ? undefined : form.email,
+    phone: form.phone.trim() === '' ? undefined : form.phone,
+  });
+
+  const register = useMutation(
+    trpc.patients.registerWalkIn.mutationOptions({
+      onSuccess: () => {
+        onClose();
+        // The row itself arrives over the queue subscription once the record is made.
+        toast({ title: 'Walk-in registered', body: `${fullName(form)} joins the queue in a moment.` });
+      },
+    }),
+  );
+  const check = useMutation({
+    mutationFn: (input: ReturnType<typeof details>) =>
+      queryClient.query(
+        trpc.patients.findMatches.queryOptions(
+          { firstName: input.firstName, lastName: input.lastName, dateOfBirth: input.dateOfBirth, email: input.email },
+          { staleTime: 0 },
+        ),
+      ),
+    onSuccess: ({ matches: found }, input) => {
+      if (found.length === 0) register.mutate(input);
+      else setMatches(found);
+    },
+  });
+
+  const error = register.error ?? check.error;
+  const { fieldErrors, markEdited } = useFieldErrors(error);
+  const formError = error ? queueErrorMessage(error) : null;
+  const busy = check.isPending || register.isPending;
+
+  const set = (field: Field) => (event: ChangeEvent<HTMLInputElement>) => {
+    const value = event.currentTarget.value;
+    markEdited(field);
+    setMatches(null);
+    setForm((current) => ({ ...current, [field]: value }));
+  };
+
+  function submit(event: SubmitEvent<HTMLFormElement>) {
+    event.preventDefault();
+    register.reset();
+    check.mutate(details());
+  }
+
+  return (
+    <form onSubmit={submit} noValidate>
+      <Stack gap="sm">
+        {formError ? (
+          <Alert color="red" variant="light" title="Could not register the walk-in">
+            {formError}
+          </Alert>
+        ) : null}
+        <Group grow align="flex-start" gap="sm">
+          <TextInput label="First name" value={form.firstName} onChange={set('firstName')} error={fieldErrors.firstName} withAsterisk data-autofocus />
+          <TextInput label="Last name" value={form.lastName} onChange={set('lastName')} error={fieldErrors.lastName} withAsterisk />
+        </Group>
+        <TextInput
+          label="Date of birth"
+          type="date"
+          value={form.dateOfBirth}
+          onChange={set('dateOfBirth')}
+          error={fieldErrors.dateOfBirth}
+          withAsterisk
+        />
+        <Group grow align="flex-start" gap="sm">
+          <TextInput label="Email (optional)" type="email" autoComplete="off" value={form.email} onChange={set('email')} error={fieldErrors.email} />
+          <TextInput label="Phone (optional)" type="tel" autoComplete="off" value={form.phone} onChange={set('phone')} error={fieldErrors.phone} />
+        </Group>
+        {matches ? (
+          <Paper withBorder p="sm" radius="md" bg="yellow.0" component="section" aria-labelledby="walk-in-matches">
+            <Stack gap="xs">
+              <Title order={3} size="h5" id="walk-in-matches">
+                Possible existing patients
+              </Title>
+              <Text size="sm">Queue the existing record if this is the same person, so their history stays in one place.</Text>
+              <List listStyleType="none" spacing="xs" p={0}>
+                {matches.map((match) => (
+                  <List.Item key={match.id}>
+                    <Group justify="space-between" wrap="nowrap" gap="sm">
+                      <div>
+                        <Text size="sm" fw={600}>
+                          {fullName(match)} · <time dateTime={match.dateOfBirth}>{formatDate(match.dateOfBirth)}</time>
+                        </Text>
+                        <Text size="xs" c="dimmed">
+                          {whyMatched(match)}
+                          {match.email ? ` · ${match.email}` : ''}
+                        </Text>
+                      </div>
+                      <Button
+                        size="xs"
+                        variant="light"
+                        loading={register.isPending && register.variables.existingPatientId === match.id}
+                        disabled={busy}
+                        onClick={() => register.mutate({ ...details(), existingPatientId: match.id })}
+                      >
+                        {`Queue ${match.firstName} ${match.lastName}`}
+                      </Button>
+                    </Group>
+                  </List.Item>
+                ))}
+              </List>
+            </Stack>
+          </Paper>
+        ) : null}
+        <Group justify="flex-end" gap="sm" mt="xs">
+          <Button variant="default" onClick={onClose}>
+            Cancel
+          </Button>
+          {matches ? (
+            <Button
+              variant="outline"
+              loading={register.isPending && register.variables.existingPatientId === undefined}
+              disabled={busy}
+              onClick={() => register.mutate(details())}
+            >
+              Register as new patient
+            </Button>
+          ) : (
+            <Button type="submit" loading={busy}>
+              Check and register
+            </Button>
+          )}
+        </Group>
+      </Stack>
+    </form>
+  );
+}
