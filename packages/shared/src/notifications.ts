@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { uuidSchema } from './fields.js';
+import { eventIdSchema, uuidSchema } from './fields.js';
 
 export const notificationKinds = ['acute_patient', 'wait_exceeded', 'care_plan_awaiting_approval'] as const;
 export const notificationKindSchema = z.enum(notificationKinds);
@@ -20,6 +20,8 @@ export type Notification = z.infer<typeof notificationSchema>;
 export const inboxOutput = z.object({
   notifications: z.array(notificationSchema),
   unreadCount: z.number().int().nonnegative(),
+  /** The event the inbox is current up to: subscribe to `onNew` from here. */
+  lastEventId: eventIdSchema,
 });
 export type Inbox = z.infer<typeof inboxOutput>;
 

@@ -1,7 +1,7 @@
 import { and, count, desc, eq, inArray, isNull } from 'drizzle-orm';
 import type { DomainEvent, Inbox, Notification } from '@phos/shared';
 import type { Db } from '../db/client.js';
-import type { LoggedEvent } from '../events/log.js';
+import { headEventId, type LoggedEvent } from '../events/log.js';
 import { notificationRules, type Recipients } from './rules.js';
 import { notifications } from './schema.js';
 
@@ -57,15 +57,25 @@ export async function notifyFromEvents(tx: Db, events: readonly LoggedEvent[], d
   ];
 }
 
+/** The newest notifications and the unread count, in one snapshot with the event they are current to. */
 export async function inboxOf(db: Db, userId: string, limit = 50): Promise<Inbox> {
-  const [rows, [unread]] = await Promise.all([
-    db.select().from(notifications).where(eq(notifications.userId, userId)).orderBy(desc(notifications.createdAt)).limit(limit),
-    db
-      .select({ n: count() })
-      .from(notifications)
-      .where(and(eq(notifications.userId, userId), isNull(notifications.readAt))),
-  ]);
-  return { notifications: rows.map(toNotification), unreadCount: unread?.n ?? 0 };
+  return db.transaction(
+    async (tx) => {
+      const lastEventId = await headEventId(tx);
+      const rows = await tx
+        .select()
+        .from(notifications)
+        .where(eq(notifications.userId, userId))
+        .orderBy(desc(notifications.createdAt))
+        .limit(limit);
+      const [unread] = await tx
+        .select({ n: count() })
+        .from(notifications)
+        .where(and(eq(notifications.userId, userId), isNull(notifications.readAt)));
+      return { notifications: rows.map(toNotification), unreadCount: unread?.n ?? 0, lastEventId: lastEventId.toString() };
+    },
+    { isolationLevel: 'repeatable read', accessMode: 'read only' },
+  );
 }
 
 /** Marks the user's own notifications read; ids of others' are ignored. */

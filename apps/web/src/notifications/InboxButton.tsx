@@ -1,6 +1,6 @@
 import type { Inbox, Notification } from '@phos/shared';
 import { ActionIcon, Anchor, Badge, Button, Drawer, Group, Indicator, Stack, Text } from '@mantine/core';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { skipToken, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import { useState } from 'react';
 import { Link } from 'react-router';
@@ -15,7 +15,7 @@ function markedRead(inbox: Inbox, ids: ReadonlySet<string> | 'all', at: string):
     cleared += 1;
     return { ...notification, readAt: at };
   });
-  return { notifications, unreadCount: ids === 'all' ? 0 : Math.max(0, inbox.unreadCount - cleared) };
+  return { ...inbox, notifications, unreadCount: ids === 'all' ? 0 : Math.max(0, inbox.unreadCount - cleared) };
 }
 
 /** The staff inbox: loaded once, then kept current by the notifications stream. */
@@ -28,13 +28,12 @@ export function InboxButton() {
   const inbox = useQuery(trpc.notifications.inbox.queryOptions(undefined, { staleTime: Number.POSITIVE_INFINITY }));
 
   useSubscription(
-    trpc.notifications.onNew.subscriptionOptions(undefined, {
-      // Starts at the stream's head, so only once the inbox holds everything before it.
-      enabled: inbox.isSuccess,
+    trpc.notifications.onNew.subscriptionOptions(inbox.data ? { lastEventId: inbox.data.lastEventId } : skipToken, {
       onData: ({ data: notification }) => {
         const current = queryClient.getQueryData(inboxKey);
         if (!current || current.notifications.some((known) => known.id === notification.id)) return;
         queryClient.setQueryData(inboxKey, {
+          ...current,
           notifications: [notification, ...current.notifications],
           unreadCount: current.unreadCount + (notification.readAt === null ? 1 : 0),
         });
