@@ -1,0 +1,56 @@
+import { randomUUID } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { User } from '@phos/shared';
+import { createUser } from '../src/identity/users.js';
+import { callerFor, patientInput, startTestPhos } from './support.js';
+
+type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TRPCError) return error.code;
+    throw error;
+  }
+  return 'OK';
+}
+
+/** Every subscription checks its caller before it streams anything. */
+describe('who may open each subscription', () => {
+  let phos: TestPhos;
+  let patient: User;
+  let provider: User;
+
+  beforeAll(async () => {
+    phos = await startTestPhos();
+    ({ user: patient } = await createUser(phos.services.db, { ...patientInput(), role: 'Patient' }));
+    ({ user: provider } = await createUser(phos.services.db, { ...patientInput(), role: 'Provider' }));
+  });
+  afterAll(() => phos.cleanup());
+
+  const subscriptions = {
+    'queue.onChange': (user: User | null) => callerFor(phos, user).queue.onChange(),
+    'patients.onChange': (user: User | null) => callerFor(phos, user).patients.onChange({ id: randomUUID() }),
+    'notifications.onNew': (user: User | null) => callerFor(phos, user).notifications.onNew(),
+    'visit.onMine': (user: User | null) => callerFor(phos, user).visit.onMine(),
+    'carePlans.onMine': (user: User | null) => callerFor(phos, user).carePlans.onMine(),
+    'registration.onStatus': (user: User | null) => callerFor(phos, user).registration.onStatus(),
+  };
+
+  const expected: Record<keyof typeof subscriptions, [anonymous: string, patient: string, provider: string]> = {
+    'queue.onChange': ['UNAUTHORIZED', 'FORBIDDEN', 'OK'],
+    'patients.onChange': ['UNAUTHORIZED', 'FORBIDDEN', 'OK'],
+    'notifications.onNew': ['UNAUTHORIZED', 'OK', 'OK'],
+    'visit.onMine': ['UNAUTHORIZED', 'OK', 'FORBIDDEN'],
+    'carePlans.onMine': ['UNAUTHORIZED', 'OK', 'FORBIDDEN'],
+    'registration.onStatus': ['UNAUTHORIZED', 'OK', 'FORBIDDEN'],
+  };
+
+  it.each(Object.keys(subscriptions) as (keyof typeof subscriptions)[])('%s', async (name) => {
+    const codes = [];
+    for (const user of [null, patient, provider]) codes.push(await codeOf(subscriptions[name](user)));
+    expect(codes).toEqual(expected[name]);
+  });
+});
