@@ -7,19 +7,10 @@ import { buildHttpServer } from '../src/http/server.js';
 import { sessions, users } from '../src/identity/schema.js';
 import { createUser, findUserByEmail } from '../src/identity/users.js';
 import { silentLogger } from '../src/trpc/context.js';
-import { callerFor, eventually, patientInput, recordingCookie, startTestPhos } from './support.js';
+import { callerFor, eventually, patientInput, recordingCookie, startTestPhos, trpcError } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
-async function trpcError(promise: Promise<unknown>): Promise<TRPCError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TRPCError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 function fieldErrors(error: TRPCError): Record<string, string[]> {
   const cause = error.cause as { issues?: { path: PropertyKey[]; message: string }[] } | undefined;

@@ -1,26 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Notification, QueueEntry, User } from '@phos/shared';
-import { commitWithEvents } from '../src/events/log.js';
 import { createSession } from '../src/identity/sessions.js';
 import { createUser } from '../src/identity/users.js';
-import { addToQueue } from '../src/queue/queue.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, startTestPhos } from './support.js';
+import { callerFor, eventually, patientInput, queueDirectly, startTestPhos, trpcError } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
-async function trpcError(promise: Promise<unknown>): Promise<TRPCError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TRPCError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('notifications', () => {
   let phos: TestPhos;
@@ -38,22 +25,7 @@ describe('notifications', () => {
   });
   afterAll(() => phos.cleanup());
 
-  async function queued(lastName: string, minutesAgo = 0): Promise<QueueEntry> {
-    const { result, lastEventId } = await commitWithEvents(phos.services.db, async (tx) => {
-      const added = await addToQueue(tx, {
-        patientId: randomUUID(),
-        registrationId: randomUUID(),
-        firstName: 'Note',
-        lastName,
-        dateOfBirth: '1970-01-01',
-        arrivedAt: new Date(Date.now() - minutesAgo * 60_000),
-      });
-      if (!added) throw new Error('not queued');
-      return added;
-    });
-    phos.services.announce(lastEventId);
-    return result.entry;
-  }
+  const queued = (lastName: string, minutesAgo = 0) => queueDirectly(phos, { firstName: 'Note', lastName, minutesAgo });
 
   async function triaged(lastName: string, acuity: 1 | 2 | 3 | 4 | 5, minutesAgo = 0): Promise<QueueEntry> {
     const caller = callerFor(phos, onShift);

@@ -2,22 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canTransition, queueStatuses, type QueueEntry, type QueueStatus, type User } from '@phos/shared';
-import { commitWithEvents } from '../src/events/log.js';
 import { createUser } from '../src/identity/users.js';
-import { addToQueue } from '../src/queue/queue.js';
-import { callerFor, patientInput, startTestPhos } from './support.js';
+import { callerFor, patientInput, queueDirectly, startTestPhos, trpcError } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
-async function trpcError(promise: Promise<unknown>): Promise<TRPCError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TRPCError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** How to reach each status from waiting along the graph. */
 const pathTo: Record<QueueStatus, QueueStatus[]> = {
@@ -46,22 +35,7 @@ describe('queue workflow', () => {
   afterAll(() => phos.cleanup());
 
   let arrivals = 0;
-  /** Queues a patient directly, as the worker would, arriving `minutesAgo` minutes back. */
-  async function queued(lastName = `Patient${++arrivals}`, minutesAgo = 0): Promise<QueueEntry> {
-    const { result } = await commitWithEvents(phos.services.db, async (tx) => {
-      const added = await addToQueue(tx, {
-        patientId: randomUUID(),
-        registrationId: randomUUID(),
-        firstName: 'Test',
-        lastName,
-        dateOfBirth: '1980-05-05',
-        arrivedAt: new Date(Date.now() - minutesAgo * 60_000),
-      });
-      if (!added) throw new Error('not queued');
-      return added;
-    });
-    return result.entry;
-  }
+  const queued = (lastName = `Patient${++arrivals}`) => queueDirectly(phos, { lastName });
 
   async function walk(entry: QueueEntry, steps: QueueStatus[], as: User = provider): Promise<QueueEntry> {
     let current = entry;
@@ -246,22 +220,11 @@ describe('queue workflow', () => {
       const fresh = await startTestPhos();
       try {
         const make = async (lastName: string, minutesAgo: number, acuity?: 1 | 2 | 3 | 4 | 5) => {
-          const { result } = await commitWithEvents(fresh.services.db, async (tx) => {
-            const added = await addToQueue(tx, {
-              patientId: randomUUID(),
-              registrationId: randomUUID(),
-              firstName: 'Order',
-              lastName,
-              dateOfBirth: '1990-01-01',
-              arrivedAt: new Date(Date.now() - minutesAgo * 60_000),
-            });
-            if (!added) throw new Error('not queued');
-            return added;
-          });
+          const queuedEntry = await queueDirectly(fresh, { firstName: 'Order', lastName, minutesAgo });
           if (acuity === undefined) return;
           const { user: nurse } = await createUser(fresh.services.db, { ...patientInput(), role: 'Provider' });
           const caller = callerFor(fresh, nurse);
-          const { entry } = await caller.queue.transition({ entryId: result.entry.id, expectedVersion: 1, to: 'in_triage' });
+          const { entry } = await caller.queue.transition({ entryId: queuedEntry.id, expectedVersion: 1, to: 'in_triage' });
           await caller.queue.triage({ entryId: entry.id, expectedVersion: entry.version, acuity });
         };
         await make('LateLowAcuity', 5, 4);

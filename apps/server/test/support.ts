@@ -1,9 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { TRPCError } from '@trpc/server';
 import { inject, onTestFinished } from 'vitest';
-import type { User } from '@phos/shared';
+import type { QueueEntry, User } from '@phos/shared';
 import { startPhos, type Phos, type PhosConfig } from '../src/app.js';
+import { commitWithEvents } from '../src/events/log.js';
+import { addToQueue } from '../src/queue/queue.js';
 import { redisOptions, type RedisTarget } from '../src/redis/connection.js';
 import { createContextInner, silentLogger, type SessionCookie } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
@@ -126,4 +129,36 @@ export function patientInput(overrides: Partial<{ email: string; firstName: stri
     dateOfBirth: '1985-12-10',
     ...overrides,
   };
+}
+
+/** The tRPC error a call fails with; fails the test when the call succeeds. */
+export async function trpcError(promise: Promise<unknown>): Promise<TRPCError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof TRPCError) return error;
+    throw error;
+  }
+  throw new Error('expected the call to fail');
+}
+
+/** Queues a patient directly, as the worker would, arriving `minutesAgo` minutes back, and announces it. */
+export async function queueDirectly(
+  phos: Phos,
+  person: { lastName: string; firstName?: string; minutesAgo?: number },
+): Promise<QueueEntry> {
+  const { result, lastEventId } = await commitWithEvents(phos.services.db, async (tx) => {
+    const added = await addToQueue(tx, {
+      patientId: randomUUID(),
+      registrationId: randomUUID(),
+      firstName: person.firstName ?? 'Test',
+      lastName: person.lastName,
+      dateOfBirth: '1980-05-05',
+      arrivedAt: new Date(Date.now() - (person.minutesAgo ?? 0) * 60_000),
+    });
+    if (!added) throw new Error('not queued');
+    return added;
+  });
+  phos.services.announce(lastEventId);
+  return result.entry;
 }

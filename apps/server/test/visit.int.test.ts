@@ -1,12 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User, Visit } from '@phos/shared';
-import { commitWithEvents } from '../src/events/log.js';
 import { createUser } from '../src/identity/users.js';
-import { addToQueue } from '../src/queue/queue.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, startTestPhos } from './support.js';
+import { callerFor, eventually, patientInput, queueDirectly, startTestPhos } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
@@ -22,18 +19,7 @@ describe("the patient's own visit", () => {
 
   it('follows the patient from registration to done, live, with position and estimate', async () => {
     // Someone already waiting, who arrived earlier.
-    const { result: earlier } = await commitWithEvents(phos.services.db, async (tx) => {
-      const added = await addToQueue(tx, {
-        patientId: randomUUID(),
-        registrationId: randomUUID(),
-        firstName: 'Early',
-        lastName: 'Bird',
-        dateOfBirth: '1950-01-01',
-        arrivedAt: new Date(Date.now() - 10 * 60_000),
-      });
-      if (!added) throw new Error('not queued');
-      return added;
-    });
+    const earlier = await queueDirectly(phos, { firstName: 'Early', lastName: 'Bird', minutesAgo: 10 });
 
     const { user } = await callerFor(phos).auth.register(patientInput());
     const controller = new AbortController();
@@ -49,7 +35,7 @@ describe("the patient's own visit", () => {
       expect(waiting).toMatchObject({ position: 2, estimatedWaitMinutes: 15, clinicianName: null });
 
       const staff = callerFor(phos, clinician);
-      await staff.queue.transition({ entryId: earlier.entry.id, expectedVersion: 1, to: 'with_clinician' });
+      await staff.queue.transition({ entryId: earlier.id, expectedVersion: 1, to: 'with_clinician' });
       await eventually(async () => ((await latest()).position === 1 ? true : undefined));
       expect(await latest()).toMatchObject({ stage: 'waiting', position: 1, estimatedWaitMinutes: 0 });
 

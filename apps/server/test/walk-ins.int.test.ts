@@ -1,4 +1,3 @@
-import { TRPCError } from '@trpc/server';
 import { count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '@phos/shared';
@@ -8,19 +7,10 @@ import { processRegistration } from '../src/jobs/registrations.js';
 import { patients } from '../src/patients/schema.js';
 import { queueEntries } from '../src/queue/schema.js';
 import { silentLogger } from '../src/trpc/context.js';
-import { callerFor, eventually, patientInput, startTestPhos } from './support.js';
+import { callerFor, eventually, patientInput, startTestPhos, trpcError } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
-async function trpcError(promise: Promise<unknown>): Promise<TRPCError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof TRPCError) return error;
-    throw error;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('walk-ins and duplicates', () => {
   let phos: TestPhos;
