@@ -7,7 +7,7 @@ import type { Db } from '../db/client.js';
 import { appendEvents } from '../events/log.js';
 import { readOutbox } from '../events/outbox.js';
 import type { OutboxRow } from '../events/relay.js';
-import { createPatientFromRegistration, createWalkInPatient, findPatient } from '../patients/patients.js';
+import { createPatientFromRegistration, createWalkInPatient, findPatient, type PatientRow } from '../patients/patients.js';
 import { activeEntryForPatient, addToQueue } from '../queue/queue.js';
 
 export const REGISTRATIONS_QUEUE = 'registrations';
@@ -75,6 +75,25 @@ async function commitAndAnnounce(
   return true;
 }
 
+/** Queues a just-created patient, arriving when they registered; returns all the events. */
+async function queueNewPatient(
+  tx: Db,
+  created: { patient: PatientRow; events: DomainEvent[] },
+  registrationId: string,
+): Promise<DomainEvent[]> {
+  const { patient } = created;
+  const queued = await addToQueue(tx, {
+    patientId: patient.id,
+    registrationId,
+    firstName: patient.firstName,
+    lastName: patient.lastName,
+    dateOfBirth: patient.dateOfBirth,
+    arrivedAt: patient.registeredAt,
+    possibleDuplicate: patient.possibleDuplicateOf !== null,
+  });
+  return [...created.events, ...(queued?.events ?? [])];
+}
+
 /**
  * Turns a `user.registered` event into a patient and a queue entry, with their events, in one
  * transaction. Safe to run any number of times for the same registration.
@@ -87,18 +106,8 @@ async function processUserRegistered(deps: RegistrationDeps, registrationId: str
   if (dateOfBirth === null) throw new UnrecoverableError(`registration ${registrationId} has no date of birth`);
 
   const created = await commitAndAnnounce(deps, registrationId, async (tx) => {
-    const patient = await createPatientFromRegistration(tx, { ...registration, dateOfBirth });
-    if (!patient) return null;
-    const queued = await addToQueue(tx, {
-      patientId: patient.patient.id,
-      registrationId,
-      firstName: patient.patient.firstName,
-      lastName: patient.patient.lastName,
-      dateOfBirth: patient.patient.dateOfBirth,
-      arrivedAt: patient.patient.registeredAt,
-      possibleDuplicate: patient.patient.possibleDuplicateOf !== null,
-    });
-    return [...patient.events, ...(queued?.events ?? [])];
+    const created = await createPatientFromRegistration(tx, { ...registration, dateOfBirth });
+    return created ? queueNewPatient(tx, created, registrationId) : null;
   });
   return created ? 'patient-created' : 'already-processed';
 }
@@ -110,17 +119,8 @@ async function processWalkIn(deps: RegistrationDeps, registrationId: string): Pr
 
   if (walkIn.existingPatientId === null) {
     const created = await commitAndAnnounce(deps, registrationId, async (tx) => {
-      const patient = await createWalkInPatient(tx, registrationId, walkIn);
-      if (!patient) return null;
-      const queued = await addToQueue(tx, {
-        patientId: patient.patient.id,
-        registrationId,
-        firstName: patient.patient.firstName,
-        lastName: patient.patient.lastName,
-        dateOfBirth: patient.patient.dateOfBirth,
-        arrivedAt: patient.patient.registeredAt,
-      });
-      return [...patient.events, ...(queued?.events ?? [])];
+      const created = await createWalkInPatient(tx, registrationId, walkIn);
+      return created ? queueNewPatient(tx, created, registrationId) : null;
     });
     return created ? 'patient-created' : 'already-processed';
   }

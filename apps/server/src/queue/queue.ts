@@ -119,6 +119,59 @@ function snapshot(row: QueueEntryRow): EntrySnapshot {
 
 type EntryChangeResult = { entry: QueueEntry; events: DomainEvent[] };
 
+/** Where an entry is: its status since when, and with whom and where. */
+interface Placement {
+  status: QueueStatus;
+  statusChangedAt: Date;
+  clinician: StaffRef | null;
+  room: Room | null;
+}
+
+/** Puts a locked entry in its new place and records the move, with what it replaced, for undo. */
+async function recordMove(
+  tx: Db,
+  row: QueueEntryRow,
+  kind: 'transition' | 'undo',
+  to: Placement,
+  by: StaffRef,
+): Promise<EntryChangeResult> {
+  const now = new Date();
+  const [updated] = await tx
+    .update(queueEntries)
+    .set({
+      status: to.status,
+      statusChangedAt: to.statusChangedAt,
+      clinicianId: to.clinician?.id ?? null,
+      clinicianName: to.clinician?.name ?? null,
+      roomId: to.room?.id ?? null,
+      roomName: to.room?.name ?? null,
+      version: row.version + 1,
+      updatedAt: now,
+    })
+    .where(eq(queueEntries.id, row.id))
+    .returning();
+  if (!updated) throw new Error('queue entry update returned no row');
+  await tx.insert(queueTransitions).values({
+    entryId: row.id,
+    kind,
+    fromStatus: row.status,
+    toStatus: to.status,
+    byId: by.id,
+    byName: by.name,
+    at: now,
+    clinicianId: to.clinician?.id ?? null,
+    clinicianName: to.clinician?.name ?? null,
+    roomId: to.room?.id ?? null,
+    roomName: to.room?.name ?? null,
+    previous: snapshot(row),
+  });
+  const entry = toQueueEntry(updated);
+  return {
+    entry,
+    events: [{ type: 'queue.entry.updated', payload: { entry, change: { kind, from: row.status, to: to.status }, by } }],
+  };
+}
+
 /** Moves an entry along the transition graph; anything off the graph is refused. */
 export async function transitionEntry(
   tx: Db,
@@ -128,8 +181,8 @@ export async function transitionEntry(
     to: QueueStatus;
     by: StaffRef;
     /** With `with_clinician`: who sees the patient, and where. */
-    clinician?: StaffRef;
-    room?: Room | null;
+    clinician?: StaffRef | undefined;
+    room?: Room | null | undefined;
   },
 ): Promise<EntryChangeResult> {
   const row = await lockEntry(tx, move.entryId, move.expectedVersion);
@@ -139,51 +192,21 @@ export async function transitionEntry(
       `Cannot move from ${queueStatusLabels[row.status]} to ${queueStatusLabels[move.to]}`,
     );
   }
+  // Seeing a clinician names them; done keeps who saw the patient; any other move clears it.
   const seeing = move.to === 'with_clinician';
-  const keepsClinician = move.to === 'done';
-  const clinician = seeing ? (move.clinician ?? move.by) : keepsClinician ? ref(row.clinicianId, row.clinicianName) : null;
-  const room = seeing ? (move.room ?? null) : keepsClinician ? ref(row.roomId, row.roomName) : null;
-  const now = new Date();
-
-  const [updated] = await tx
-    .update(queueEntries)
-    .set({
+  const keeps = move.to === 'done';
+  return recordMove(
+    tx,
+    row,
+    'transition',
+    {
       status: move.to,
-      statusChangedAt: now,
-      clinicianId: clinician?.id ?? null,
-      clinicianName: clinician?.name ?? null,
-      roomId: room?.id ?? null,
-      roomName: room?.name ?? null,
-      version: row.version + 1,
-      updatedAt: now,
-    })
-    .where(eq(queueEntries.id, row.id))
-    .returning();
-  if (!updated) throw new Error('queue entry update returned no row');
-  await tx.insert(queueTransitions).values({
-    entryId: row.id,
-    kind: 'transition',
-    fromStatus: row.status,
-    toStatus: move.to,
-    byId: move.by.id,
-    byName: move.by.name,
-    at: now,
-    clinicianId: clinician?.id ?? null,
-    clinicianName: clinician?.name ?? null,
-    roomId: room?.id ?? null,
-    roomName: room?.name ?? null,
-    previous: snapshot(row),
-  });
-  const entry = toQueueEntry(updated);
-  return {
-    entry,
-    events: [
-      {
-        type: 'queue.entry.updated',
-        payload: { entry, change: { kind: 'transition', from: row.status, to: move.to }, by: move.by },
-      },
-    ],
-  };
+      statusChangedAt: new Date(),
+      clinician: seeing ? (move.clinician ?? move.by) : keeps ? ref(row.clinicianId, row.clinicianName) : null,
+      room: seeing ? (move.room ?? null) : keeps ? ref(row.roomId, row.roomName) : null,
+    },
+    move.by,
+  );
 }
 
 /** Steps back out of the entry's latest transition that is still in force. */
@@ -205,48 +228,20 @@ export async function undoLastTransition(
     .orderBy(desc(queueTransitions.at), desc(queueTransitions.id))
     .limit(1);
   if (!last) throw new AppError('INVALID_TRANSITION', 'There is nothing to undo');
-  const previous = last.previous;
-  const now = new Date();
-  const [updated] = await tx
-    .update(queueEntries)
-    .set({
+  await tx.update(queueTransitions).set({ undoneAt: new Date() }).where(eq(queueTransitions.id, last.id));
+  const { previous } = last;
+  return recordMove(
+    tx,
+    row,
+    'undo',
+    {
       status: previous.status,
       statusChangedAt: new Date(previous.statusChangedAt),
-      clinicianId: previous.clinicianId,
-      clinicianName: previous.clinicianName,
-      roomId: previous.roomId,
-      roomName: previous.roomName,
-      version: row.version + 1,
-      updatedAt: now,
-    })
-    .where(eq(queueEntries.id, row.id))
-    .returning();
-  if (!updated) throw new Error('queue entry update returned no row');
-  await tx.update(queueTransitions).set({ undoneAt: now }).where(eq(queueTransitions.id, last.id));
-  await tx.insert(queueTransitions).values({
-    entryId: row.id,
-    kind: 'undo',
-    fromStatus: row.status,
-    toStatus: previous.status,
-    byId: request.by.id,
-    byName: request.by.name,
-    at: now,
-    clinicianId: previous.clinicianId,
-    clinicianName: previous.clinicianName,
-    roomId: previous.roomId,
-    roomName: previous.roomName,
-    previous: snapshot(row),
-  });
-  const entry = toQueueEntry(updated);
-  return {
-    entry,
-    events: [
-      {
-        type: 'queue.entry.updated',
-        payload: { entry, change: { kind: 'undo', from: row.status, to: previous.status }, by: request.by },
-      },
-    ],
-  };
+      clinician: ref(previous.clinicianId, previous.clinicianName),
+      room: ref(previous.roomId, previous.roomName),
+    },
+    request.by,
+  );
 }
 
 /** Records an acuity (and note) for an entry in triage; the queue reorders by it. */
