@@ -1,5 +1,5 @@
 import { roles, type Role, type User } from '@phos/shared';
-import { Alert, Anchor, Button, Group, NativeSelect, PasswordInput, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Anchor, Button, Group, NativeSelect, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
 import { useState, type ChangeEvent, type SubmitEvent } from 'react';
 import { Link } from 'react-router';
@@ -7,6 +7,7 @@ import { fullName } from '../format';
 import { AcuityTargetsSection, RoomsSection } from '../queue/QueueSettingsAdmin';
 import { formErrorOf, useTRPC } from '../trpc';
 import { useFieldErrors } from '../useFieldErrors';
+import { PasswordField } from '../components/PasswordField';
 
 const emptyForm = { firstName: '', lastName: '', email: '', password: '', role: 'Provider' as Role, dateOfBirth: '' };
 
@@ -86,15 +87,13 @@ export function AdminPage() {
               error={fieldErrors.email}
               withAsterisk
             />
-            <PasswordInput
+            <PasswordField
               label="Password"
               description="At least 12 characters"
               autoComplete="new-password"
               value={form.password}
               onChange={set('password')}
               error={fieldErrors.password}
-            // Mantine's PasswordInput leaves aria-invalid off its inner input.
-            aria-invalid={fieldErrors.password ? true : undefined}
               withAsterisk
             />
             <NativeSelect

@@ -1,10 +1,11 @@
-import { Alert, Anchor, Button, PasswordInput, Stack, Text, TextInput } from '@mantine/core';
+import { Alert, Anchor, Button, Stack, Text, TextInput } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
 import { useState, type SubmitEvent } from 'react';
 import { Link, Navigate, useNavigate, useSearchParams } from 'react-router';
 import { homeFor, useMe, useSetSignedIn } from '../auth';
 import { AuthCard } from '../components/AuthCard';
 import { FullPageLoader } from '../components/FullPageLoader';
+import { PasswordField } from '../components/PasswordField';
 import { formErrorOf, useTRPC } from '../trpc';
 import { useFieldErrors } from '../useFieldErrors';
 
@@ -66,7 +67,7 @@ export function LoginPage() {
             withAsterisk
             data-autofocus
           />
-          <PasswordInput
+          <PasswordField
             label="Password"
             autoComplete="current-password"
             value={password}
@@ -75,8 +76,6 @@ export function LoginPage() {
               setPassword(event.currentTarget.value);
             }}
             error={fieldErrors.password}
-            // Mantine's PasswordInput leaves aria-invalid off its inner input.
-            aria-invalid={fieldErrors.password ? true : undefined}
             withAsterisk
           />
           <Button type="submit" loading={login.isPending} mt="xs">

@@ -1,10 +1,11 @@
 import { todayIso } from '@phos/shared';
-import { Alert, Anchor, Button, Group, PasswordInput, Stack, Text, TextInput } from '@mantine/core';
+import { Alert, Anchor, Button, Group, Stack, Text, TextInput } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
 import { useState, type ChangeEvent, type SubmitEvent } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { useSetSignedIn } from '../auth';
 import { AuthCard } from '../components/AuthCard';
+import { PasswordField } from '../components/PasswordField';
 import { formErrorOf, useTRPC } from '../trpc';
 import { useFieldErrors } from '../useFieldErrors';
 
@@ -83,15 +84,13 @@ export function RegisterPage() {
             error={fieldErrors.email}
             withAsterisk
           />
-          <PasswordInput
+          <PasswordField
             label="Password"
             description="At least 12 characters"
             autoComplete="new-password"
             value={form.password}
             onChange={set('password')}
             error={fieldErrors.password}
-            // Mantine's PasswordInput leaves aria-invalid off its inner input.
-            aria-invalid={fieldErrors.password ? true : undefined}
             withAsterisk
           />
           <Button type="submit" loading={register.isPending} mt="xs">
