@@ -27,8 +27,8 @@ describe('notifications', () => {
 
   const queued = (lastName: string, minutesAgo = 0) => queueDirectly(phos, { firstName: 'Note', lastName, minutesAgo });
 
-  async function triaged(lastName: string, acuity: 1 | 2 | 3 | 4 | 5, minutesAgo = 0): Promise<QueueEntry> {
-    const caller = callerFor(phos, onShift);
+  async function triaged(lastName: string, acuity: 1 | 2 | 3 | 4 | 5, minutesAgo = 0, by: User = admin): Promise<QueueEntry> {
+    const caller = callerFor(phos, by);
     const entry = await queued(lastName, minutesAgo);
     const { entry: inTriage } = await caller.queue.transition({ entryId: entry.id, expectedVersion: 1, to: 'in_triage' });
     const { entry: done } = await caller.queue.triage({ entryId: entry.id, expectedVersion: inTriage.version, acuity });
@@ -51,6 +51,13 @@ describe('notifications', () => {
     expect(seen.some((title) => title.includes('Minor'))).toBe(false);
     expect((await titles(offShift)).some((title) => title.includes('Acute'))).toBe(false);
     expect((await titles(admin)).some((title) => title.includes('Acute'))).toBe(false);
+  });
+
+  it('does not tell the Provider who set the acuity', async () => {
+    await triaged('SelfTriaged', 1, 0, onShift);
+    await triaged('Marker', 1);
+    await eventually(async () => (await titles(onShift)).includes('ESI 1 patient: Note Marker'));
+    expect((await titles(onShift)).some((title) => title.includes('SelfTriaged'))).toBe(false);
   });
 
   it('tells the other Providers that a care plan awaits approval', async () => {

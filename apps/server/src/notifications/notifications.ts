@@ -30,7 +30,7 @@ async function resolve(tx: Db, directory: Directory, recipients: Recipients): Pr
     case 'users':
       return recipients.ids;
     case 'signed-in-providers':
-      return directory.signedInProviders(tx);
+      return (await directory.signedInProviders(tx)).filter((id) => id !== recipients.except);
     case 'all-providers':
       return (await directory.providers(tx)).filter((id) => id !== recipients.except);
   }

@@ -2,7 +2,7 @@ import { queueStatusLabels, type DomainEvent, type DomainEventType, type Notific
 
 /** Who receives a notification. */
 export type Recipients =
-  | { kind: 'signed-in-providers' }
+  | { kind: 'signed-in-providers'; except?: string }
   | { kind: 'all-providers'; except?: string }
   | { kind: 'users'; ids: string[] };
 
@@ -29,7 +29,8 @@ export const notificationRules: readonly NotificationRule[] = [
   rule({
     on: 'queue.entry.updated',
     when: ({ change }) => change.kind === 'triage' && change.acuity <= 2,
-    to: () => ({ kind: 'signed-in-providers' }),
+    // The clinician who set the acuity knows already.
+    to: ({ by }) => ({ kind: 'signed-in-providers', except: by.id }),
     message: ({ entry }) => ({
       kind: 'acute_patient',
       title: `ESI ${entry.acuity ?? '?'} patient: ${entry.firstName} ${entry.lastName}`,
