@@ -7,7 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role, User } from '@phos/shared';
 import { outbox } from '../src/events/schema.js';
 import { createUser } from '../src/identity/users.js';
-import { processRegistration } from '../src/jobs/registrations.js';
+import { Worker } from 'bullmq';
+import { processRegistration, REGISTRATIONS_QUEUE, startRegistrationWorker } from '../src/jobs/registrations.js';
+import { redisOptions } from '../src/redis/connection.js';
 import { patients } from '../src/patients/schema.js';
 import { queueEntries } from '../src/queue/schema.js';
 import { startEmbeddedRedis } from '../src/redis/embedded.js';
@@ -188,6 +190,48 @@ describe('several processes starting on one PostgreSQL database', () => {
       for (const result of started) if (result.status === 'fulfilled') await result.value.close();
       await deleteRedisKeys(inject('redisTarget'), prefix);
       await database.drop();
+    }
+  });
+});
+
+describe('a worker that dies mid-job', () => {
+  it('leaves the job to another worker, which creates the patient once', async () => {
+    const phos = await startTestPhos({ runs: 'api' });
+    const connections: Redis[] = [];
+    const connect = () => {
+      const connection = new Redis({ ...redisOptions(inject('redisTarget')), maxRetriesPerRequest: null });
+      connections.push(connection);
+      return connection;
+    };
+    const stalled = { lockDuration: 1000, stalledInterval: 500 };
+    const deps = { db: phos.services.db, log: silentLogger, announce: () => Promise.resolve() };
+    let picked!: () => void;
+    const jobPicked = new Promise<void>((resolve) => (picked = resolve));
+    // Takes the job and never finishes it: a process killed mid-job, as far as BullMQ can tell.
+    const doomed = new Worker(
+      REGISTRATIONS_QUEUE,
+      () => {
+        picked();
+        return new Promise(() => undefined);
+      },
+      { connection: connect(), prefix: phos.prefix, ...stalled },
+    );
+    let survivor: Worker | undefined;
+    try {
+      const { user } = await callerFor(phos).auth.register(patientInput({ lastName: 'Survivor' }));
+      await jobPicked;
+      // Dies without releasing its lock or renewing it.
+      await doomed.close(true);
+      expect(await countsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
+
+      survivor = startRegistrationWorker({ connection: connect(), prefix: phos.prefix, deps, stalled });
+      await eventually(async () => (await countsFor(phos, user.id)).entries === 1, 20_000);
+      expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+    } finally {
+      await survivor?.close();
+      await doomed.close(true);
+      for (const connection of connections) connection.disconnect();
+      await phos.cleanup();
     }
   });
 });

@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import { Queue, UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -168,12 +168,14 @@ export function startRegistrationWorker(options: {
   prefix: string;
   deps: RegistrationDeps;
   concurrency?: number | undefined;
+  /** How soon a job whose worker died is taken up again (BullMQ's lock and stalled check). */
+  stalled?: Pick<WorkerOptions, 'lockDuration' | 'stalledInterval'>;
 }): Worker<RegistrationJobData> {
   const { connection, prefix, deps, concurrency = 8 } = options;
   const worker = new Worker<RegistrationJobData>(
     REGISTRATIONS_QUEUE,
     async (job: Job<RegistrationJobData>) => processRegistration(deps, job.name, job.data),
-    { connection, prefix, concurrency },
+    { connection, prefix, concurrency, ...options.stalled },
   );
   worker.on('failed', (job, error) => {
     deps.log.error({ jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, err: error }, 'registration job failed');
