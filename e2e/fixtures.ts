@@ -80,6 +80,15 @@ export async function registerPatient(page: Page, person: PersonDetails): Promis
   await page.getByRole('button', { name: 'Register' }).click();
 }
 
+export function fullName(person: { firstName: string; lastName: string }): string {
+  return `${person.firstName} ${person.lastName}`;
+}
+
+/** The page's own live indicator, not the header's. */
+export function pageLive(page: Page) {
+  return page.getByRole('main').getByRole('status', { name: 'Live updates' });
+}
+
 export function queueTable(page: Page) {
   return page.getByRole('table', { name: 'Patient queue' });
 }

@@ -2,12 +2,13 @@ import type { APIRequestContext, Page } from '@playwright/test';
 import {
   adminCredentials,
   expect,
+  fullName,
+  pageLive,
   registerPatient,
   signIn,
   test,
   trpcMutation,
   uniquePerson,
-  type Account,
   type PersonDetails,
 } from '../fixtures';
 
@@ -33,15 +34,6 @@ async function queueEntryOf(request: APIRequestContext, person: PersonDetails): 
   const entry = entries.find((candidate) => candidate.lastName === person.lastName);
   if (!entry) throw new Error(`${person.lastName} is not in the queue`);
   return entry;
-}
-
-function displayName(account: Pick<Account, 'firstName' | 'lastName'>): string {
-  return `${account.firstName} ${account.lastName}`;
-}
-
-/** The patient page's own live indicator (the header may carry statuses of its own). */
-function pageLive(page: Page) {
-  return page.getByRole('main').getByRole('status', { name: 'Live updates' });
 }
 
 function carePlanCard(page: Page, title: string) {
@@ -90,7 +82,7 @@ test('a care plan drafted by one clinician is approved by another, live on both 
   const cardOnB = carePlanCard(clinicianB, title);
   await expect(cardOnB).toContainText('Awaiting approval');
   await expect(cardOnB).toContainText('Version 1');
-  await expect(cardOnB).toContainText(`Drafted by ${displayName(provider)}`);
+  await expect(cardOnB).toContainText(`Drafted by ${fullName(provider)}`);
   await cardOnB.getByRole('button', { name: /Review/ }).click();
   const review = clinicianB.getByRole('dialog', { name: 'Review care plan' });
   await expect(review).toContainText('No night-time waking from asthma within 4 weeks.');
@@ -102,14 +94,14 @@ test('a care plan drafted by one clinician is approved by another, live on both 
   // A's page follows, signed by B.
   const cardOnA = carePlanCard(clinicianA, title);
   await expect(cardOnA).toContainText('Active');
-  await expect(cardOnA).toContainText(`Signed by ${displayName(second)}`);
+  await expect(cardOnA).toContainText(`Signed by ${fullName(second)}`);
   await expect(cardOnA.getByRole('button', { name: /Revise/ })).toBeVisible();
 
   // The patient's page shows the active plan, pushed.
   const myPlans = patient.getByRole('region', { name: 'Your care plans' });
   await expect(myPlans.getByRole('heading', { name: title })).toBeVisible();
   await expect(myPlans).toContainText('No night-time waking from asthma within 4 weeks.');
-  await expect(myPlans).toContainText(`Approved by ${displayName(second)}`);
+  await expect(myPlans).toContainText(`Approved by ${fullName(second)}`);
 
   // A revises; B rejects the new version with a reason, which A sees; the patient keeps version 1.
   await cardOnA.getByRole('button', { name: /Revise/ }).click();
@@ -171,7 +163,7 @@ test("the patient's page follows the visit through triage, the clinician and the
     to: 'with_clinician',
     roomId: room.id,
   });
-  await expect(status).toContainText(`With ${displayName(provider)} in ${room.name}`);
+  await expect(status).toContainText(`With ${fullName(provider)} in ${room.name}`);
   await expect(steps.getByRole('listitem').filter({ hasText: 'With clinician' })).toHaveAttribute('aria-current', 'step');
 
   entry = await queueEntryOf(staff, person);

@@ -2,6 +2,8 @@ import type { Page } from '@playwright/test';
 import {
   adminCredentials,
   expect,
+  fullName,
+  pageLive,
   queueTable,
   registerPatient,
   signIn,
@@ -12,14 +14,10 @@ import {
   type PersonDetails,
 } from '../fixtures';
 
-function name(person: Pick<PersonDetails, 'firstName' | 'lastName'>): string {
-  return `${person.firstName} ${person.lastName}`;
-}
-
 /** The dashboard narrowed to one person, so other specs' patients never push the row out of view. */
 async function openDashboardFor(page: Page, person: PersonDetails): Promise<void> {
   await page.goto(`/dashboard?q=${encodeURIComponent(person.lastName)}`);
-  await expect(page.getByRole('main').getByRole('status', { name: 'Live updates' })).toHaveText('Live');
+  await expect(pageLive(page)).toHaveText('Live');
 }
 
 function rowOf(page: Page, person: PersonDetails) {
@@ -27,7 +25,7 @@ function rowOf(page: Page, person: PersonDetails) {
 }
 
 async function act(page: Page, person: PersonDetails, action: string): Promise<void> {
-  await page.getByRole('button', { name: `Actions for ${name(person)}` }).click();
+  await page.getByRole('button', { name: `Actions for ${fullName(person)}` }).click();
   await page.getByRole('menuitem', { name: action }).click();
 }
 
@@ -66,33 +64,33 @@ test('a day in the clinic: triage, clinician and room, care plan, done and a ret
   await expect(rowOf(doctor, person)).toContainText('In triage');
   await expect(visit).toContainText('A nurse is assessing you');
   await act(nurse, person, 'Set acuity…');
-  const triage = nurse.getByRole('dialog', { name: `Triage ${name(person)}` });
+  const triage = nurse.getByRole('dialog', { name: `Triage ${fullName(person)}` });
   await triage.getByLabel('Acuity (ESI)').selectOption({ label: 'ESI 2 – Emergent' });
   await triage.getByLabel('Triage note').fill('Shortness of breath on exertion');
   await triage.getByRole('button', { name: 'Save triage' }).click();
   await expect(triage).toBeHidden();
   await expect(rowOf(doctor, person)).toContainText('ESI 2');
   // An ESI 1–2 patient notifies every signed-in Provider.
-  await expect(doctor.getByText(`ESI 2 patient: ${name(person)}`).first()).toBeVisible();
+  await expect(doctor.getByText(`ESI 2 patient: ${fullName(person)}`).first()).toBeVisible();
   await expect(doctor.getByRole('button', { name: /^Notifications, [1-9]\d* unread$/ })).toBeVisible();
 
   // The doctor takes the patient into a room; the nurse and the patient see it.
   await act(doctor, person, 'Send to clinician…');
-  const send = doctor.getByRole('dialog', { name: `Send ${name(person)} to a clinician` });
-  await send.getByLabel('Clinician').selectOption({ label: name(colleague) });
+  const send = doctor.getByRole('dialog', { name: `Send ${fullName(person)} to a clinician` });
+  await send.getByLabel('Clinician').selectOption({ label: fullName(colleague) });
   await send.getByLabel('Room').selectOption({ label: room.name });
   await send.getByRole('button', { name: 'Send' }).click();
   await expect(send).toBeHidden();
   await expect(rowOf(nurse, person)).toContainText('With clinician');
   await expect(rowOf(nurse, person)).toContainText(room.name);
-  await expect(visit).toContainText(`With ${name(colleague)} in ${room.name}`);
+  await expect(visit).toContainText(`With ${fullName(colleague)} in ${room.name}`);
 
   // The doctor drafts a care plan on the detail page; the nurse, on the same page, approves it.
-  await queueTable(doctor).getByRole('link', { name: name(person), exact: true }).click();
-  await expect(doctor.getByRole('heading', { level: 1, name: name(person) })).toBeVisible();
-  await queueTable(nurse).getByRole('link', { name: name(person), exact: true }).click();
-  await expect(nurse.getByRole('heading', { level: 1, name: name(person) })).toBeVisible();
-  await expect(nurse.getByRole('main').getByRole('status', { name: 'Live updates' })).toHaveText('Live');
+  await queueTable(doctor).getByRole('link', { name: fullName(person), exact: true }).click();
+  await expect(doctor.getByRole('heading', { level: 1, name: fullName(person) })).toBeVisible();
+  await queueTable(nurse).getByRole('link', { name: fullName(person), exact: true }).click();
+  await expect(nurse.getByRole('heading', { level: 1, name: fullName(person) })).toBeVisible();
+  await expect(pageLive(nurse)).toHaveText('Live');
   const title = `Breathlessness plan ${person.lastName}`;
   await doctor.getByRole('button', { name: 'Draft care plan' }).click();
   const draft = doctor.getByRole('dialog', { name: 'Draft care plan' });
@@ -128,7 +126,7 @@ test('a day in the clinic: triage, clinician and room, care plan, done and a ret
   await walkIn.getByLabel('Date of birth').fill(person.dateOfBirth);
   await walkIn.getByRole('button', { name: 'Check and register' }).click();
   await expect(walkIn.getByText('Possible existing patients')).toBeVisible();
-  await walkIn.getByRole('button', { name: `Queue ${name(person)}` }).click();
+  await walkIn.getByRole('button', { name: `Queue ${fullName(person)}` }).click();
   await expect(walkIn).toBeHidden();
   await expect(rowOf(doctor, person)).toContainText('Waiting');
   await expect(rowOf(doctor, person)).toHaveCount(1);
