@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import pino from 'pino';
 import { configFromEnv, startPhos } from './app.js';
 import { loadEnv } from './env.js';
 import { buildHttpServer } from './http/server.js';
+import { createLogger } from './logging.js';
 
 const env = loadEnv();
-const log = pino({ level: env.LOG_LEVEL, base: { service: 'phos', runs: env.PHOS_ROLE } });
+const log = createLogger({ level: env.LOG_LEVEL, base: { service: 'phos', runs: env.PHOS_ROLE } });
 const defaultWebDir = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 const phos = await startPhos(configFromEnv(env, log));

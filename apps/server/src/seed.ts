@@ -1,11 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CreateUserInput, Role } from '@phos/shared';
-import pino from 'pino';
 import { configFromEnv, startPhos, type Phos } from './app.js';
 import { loadEnv } from './env.js';
 import { AppError } from './errors.js';
 import { createUser, findUserByEmail } from './identity/users.js';
 import { findPatientByUserId } from './patients/patients.js';
+import { createLogger } from './logging.js';
 
 /** Development data only: every demo account shares this password, and the table below prints it. */
 const DEMO_PASSWORD = 'phos-demo-password';
@@ -83,7 +83,7 @@ function printSignIns(seeded: readonly Seeded[]): void {
 
 const env = loadEnv();
 // Quieter than the server by default, so the sign-in table is what the terminal shows.
-const log = pino({ level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, base: { service: 'phos-seed' } });
+const log = createLogger({ level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, base: { service: 'phos-seed' } });
 const phos = await startPhos({ ...configFromEnv(env, log), runs: 'all' });
 
 let failed = false;
