@@ -1,7 +1,5 @@
 import pino, { type Logger, type LoggerOptions } from 'pino';
 
-type SerializedError = ReturnType<typeof pino.stdSerializers.err>;
-
 /** A failed query as drizzle reports it: the message and stack spell out its parameters. */
 interface QueryError extends Error {
   query: string;
@@ -22,7 +20,7 @@ function frames(stack: string | undefined): string {
  * Serialises errors without the values a failed query carried (its parameters, and PostgreSQL's
  * `Key (email)=(…)` detail), so patient data and credentials never reach a log line that way.
  */
-export function errorSerializer(error: Error): SerializedError {
+export function errorSerializer(error: Error): object {
   if (!isQueryError(error)) return pino.stdSerializers.err(error);
   const cause = error.cause instanceof Error ? error.cause : undefined;
   const message = `Failed query: ${error.query}${cause ? `: ${cause.message}` : ''}`;
@@ -32,7 +30,7 @@ export function errorSerializer(error: Error): SerializedError {
     stack: `${error.name}: ${message}${frames(error.stack)}${cause ? `\ncaused by: ${cause.name}${frames(cause.stack)}` : ''}`,
     query: error.query,
     code: (cause as { code?: unknown } | undefined)?.code,
-  } as SerializedError;
+  };
 }
 
 export function createLogger(options: LoggerOptions): Logger {

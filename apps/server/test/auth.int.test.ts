@@ -280,6 +280,25 @@ describe('identity and access', () => {
       }
     });
 
+    it('answers queries sent as POST, so inputs need not sit in a URL', async () => {
+      const server = await http();
+      try {
+        const input = patientInput();
+        const registered = await server.inject({ method: 'POST', url: '/trpc/auth.register', payload: input });
+        const cookie = registered.cookies.find((c) => c.name === 'phos_session');
+        const me = await server.inject({
+          method: 'POST',
+          url: '/trpc/auth.me',
+          headers: { cookie: `phos_session=${cookie?.value}` },
+          payload: {},
+        });
+        expect(me.statusCode).toBe(200);
+        expect(me.json()).toMatchObject({ result: { data: { email: input.email } } });
+      } finally {
+        await server.close();
+      }
+    });
+
     it('reports health and readiness', async () => {
       const server = await http();
       try {

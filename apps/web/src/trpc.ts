@@ -43,7 +43,8 @@ export function createTrpcClient() {
         condition: (op) => op.type === 'subscription',
         // Resumes from the last tracked event id on reconnect.
         true: httpSubscriptionLink({ url: '/trpc' }),
-        false: httpBatchLink({ url: '/trpc' }),
+        // Queries as POST too: inputs such as a name and date of birth never sit in a URL or a log.
+        false: httpBatchLink({ url: '/trpc', methodOverride: 'POST' }),
       }),
     ],
   });

@@ -65,6 +65,8 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false }:
     trpcOptions: {
       router: appRouter,
       createContext,
+      // The web app sends queries as POST, so their inputs stay out of URLs and access logs.
+      allowMethodOverride: true,
       onError({ error, path: procedure, ctx }) {
         if (error.code === 'INTERNAL_SERVER_ERROR') {
           (ctx?.log ?? log).error({ err: error.cause ?? error, procedure }, 'procedure failed');
