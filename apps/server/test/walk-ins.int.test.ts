@@ -119,6 +119,22 @@ describe('walk-ins and duplicates', () => {
     expect(unflagged?.possibleDuplicate).toBe(false);
   });
 
+  it('lets staff dismiss a possible duplicate, clearing the flag on the live queue too', async () => {
+    await walkIn({ firstName: 'Ines', lastName: 'Twin', dateOfBirth: '1988-02-02' });
+    const { user } = await callerFor(phos).auth.register(patientInput({ firstName: 'Ines', lastName: 'Twin', dateOfBirth: '1988-02-02' }));
+    const patientId = await eventually(async () => (await callerFor(phos, user).registration.status()).patientId);
+    const staff = callerFor(phos, provider);
+    const before = (await staff.queue.list()).entries.find((entry) => entry.patientId === patientId)!;
+    expect(before.possibleDuplicate).toBe(true);
+
+    expect((await trpcError(callerFor(phos, user).patients.dismissDuplicate({ id: patientId }))).code).toBe('FORBIDDEN');
+    await staff.patients.dismissDuplicate({ id: patientId });
+    expect((await staff.patients.byId({ id: patientId })).possibleDuplicateOf).toBeNull();
+    const after = (await staff.queue.list()).entries.find((entry) => entry.patientId === patientId)!;
+    expect(after).toMatchObject({ possibleDuplicate: false, version: before.version + 1 });
+    expect((await trpcError(staff.patients.dismissDuplicate({ id: patientId }))).code).toBe('NOT_FOUND');
+  });
+
   it('refuses walk-ins and matching to anonymous callers and Patients', async () => {
     const { user: patient } = await callerFor(phos).auth.register(patientInput());
     for (const [user, code] of [

@@ -82,6 +82,8 @@ export const queueEntryChangeSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('transition'), from: queueStatusSchema, to: queueStatusSchema }),
   z.object({ kind: z.literal('undo'), from: queueStatusSchema, to: queueStatusSchema }),
   z.object({ kind: z.literal('triage'), acuity: acuitySchema }),
+  /** Staff reviewed a possible duplicate and found a different person. */
+  z.object({ kind: z.literal('duplicate_dismissed') }),
 ]);
 export type QueueEntryChange = z.infer<typeof queueEntryChangeSchema>;
 

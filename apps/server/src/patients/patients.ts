@@ -1,4 +1,4 @@
-import { and, eq, ne, or, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, ne, or, sql } from 'drizzle-orm';
 import {
   nameKey,
   type DomainEvent,
@@ -121,6 +121,16 @@ export async function registerWalkIn(db: Db, input: WalkInInput, registeredBy: s
       registeredAt: new Date().toISOString(),
     }),
   );
+}
+
+/** Staff found the possible duplicate to be a different person; returns false if there was none. */
+export async function dismissPossibleDuplicate(tx: Db, patientId: string): Promise<boolean> {
+  const cleared = await tx
+    .update(patients)
+    .set({ possibleDuplicateOf: null })
+    .where(and(eq(patients.id, patientId), isNotNull(patients.possibleDuplicateOf)))
+    .returning({ id: patients.id });
+  return cleared.length > 0;
 }
 
 export async function findPatient(db: Db, id: string): Promise<PatientRow | undefined> {

@@ -280,6 +280,36 @@ export async function triageEntry(
   };
 }
 
+/** Clears the possible-duplicate flag on the patient's entries still in the clinic. */
+export async function dismissDuplicateFlag(tx: Db, patientId: string, by: StaffRef): Promise<EntryChangeResult[]> {
+  const flagged = await tx
+    .select()
+    .from(queueEntries)
+    .where(
+      and(
+        eq(queueEntries.patientId, patientId),
+        eq(queueEntries.possibleDuplicate, true),
+        inArray(queueEntries.status, [...activeStatuses]),
+      ),
+    )
+    .for('update');
+  const changes: EntryChangeResult[] = [];
+  for (const row of flagged) {
+    const [updated] = await tx
+      .update(queueEntries)
+      .set({ possibleDuplicate: false, version: row.version + 1, updatedAt: new Date() })
+      .where(eq(queueEntries.id, row.id))
+      .returning();
+    if (!updated) throw new Error('queue entry update returned no row');
+    const entry = toQueueEntry(updated);
+    changes.push({
+      entry,
+      events: [{ type: 'queue.entry.updated', payload: { entry, change: { kind: 'duplicate_dismissed' }, by } }],
+    });
+  }
+  return changes;
+}
+
 export async function findEntry(db: Db, entryId: string): Promise<QueueEntry | undefined> {
   const [row] = await db.select().from(queueEntries).where(eq(queueEntries.id, entryId));
   return row ? toQueueEntry(row) : undefined;

@@ -1,12 +1,12 @@
 import type { Patient } from '@phos/shared';
 import { queueStatusLabels } from '@phos/shared';
 import { Alert, Anchor, Badge, Button, Group, Paper, SimpleGrid, Stack, Text, Title } from '@mantine/core';
-import { useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 import { Link } from 'react-router';
 import { LiveIndicator, type LiveState } from '../components/LiveIndicator';
 import { formatDate, formatDateTime, fullName } from '../format';
-import { useTRPC } from '../trpc';
+import { formErrorOf, useTRPC } from '../trpc';
 
 function Field({ label, children }: { label: string; children: ReactNode }) {
   return (
@@ -53,7 +53,7 @@ export function PatientDetails({ patient, live }: PatientDetailsProps) {
             </Group>
           ) : null}
         </Group>
-        {patient.possibleDuplicateOf ? <PossibleDuplicate otherId={patient.possibleDuplicateOf} /> : null}
+        {patient.possibleDuplicateOf ? <PossibleDuplicate patientId={patient.id} otherId={patient.possibleDuplicateOf} /> : null}
         <section aria-labelledby="details-heading">
           <Title order={2} size="h4" id="details-heading" mb="sm">
             Details
@@ -78,17 +78,33 @@ export function PatientDetails({ patient, live }: PatientDetailsProps) {
 }
 
 /** The registration looked like an existing patient: staff compare the two records. */
-function PossibleDuplicate({ otherId }: { otherId: string }) {
+function PossibleDuplicate({ patientId, otherId }: { patientId: string; otherId: string }) {
   const trpc = useTRPC();
+  const queryClient = useQueryClient();
   const other = useQuery(trpc.patients.byId.queryOptions({ id: otherId }));
+  const dismiss = useMutation(
+    trpc.patients.dismissDuplicate.mutationOptions({
+      onSuccess: () => queryClient.invalidateQueries({ queryKey: trpc.patients.byId.queryKey({ id: patientId }) }),
+    }),
+  );
   return (
     <Alert color="yellow" variant="light" title="Possible duplicate record">
-      <Text size="sm">
-        <Anchor component={Link} to={`/patients/${otherId}`} fw={600}>
-          Possible duplicate of {other.data ? fullName(other.data) : 'another patient'}
-        </Anchor>
-        . Compare the two records before treating them as different people.
-      </Text>
+      <Stack gap="xs" align="flex-start">
+        <Text size="sm">
+          <Anchor component={Link} to={`/patients/${otherId}`} fw={600}>
+            Possible duplicate of {other.data ? fullName(other.data) : 'another patient'}
+          </Anchor>
+          . Compare the two records before treating them as different people.
+        </Text>
+        {dismiss.isError ? (
+          <Text size="sm" c="red.8" role="alert">
+            {formErrorOf(dismiss.error)}
+          </Text>
+        ) : null}
+        <Button size="xs" variant="default" loading={dismiss.isPending} onClick={() => dismiss.mutate({ id: patientId })}>
+          Not the same person
+        </Button>
+      </Stack>
     </Alert>
   );
 }

@@ -10,11 +10,12 @@ import {
 } from '@phos/shared';
 import { tracked } from '@trpc/server';
 import { z } from 'zod';
-import type { LoggedEvent } from '../../events/log.js';
+import { appendEvents, type LoggedEvent } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
-import { findMatches, findPatient, registerWalkIn } from '../../patients/patients.js';
-import { activeEntryForPatient, journeyOfPatient, latestEntryForPatient } from '../../queue/queue.js';
+import { dismissPossibleDuplicate, findMatches, findPatient, registerWalkIn } from '../../patients/patients.js';
+import { activeEntryForPatient, dismissDuplicateFlag, journeyOfPatient, latestEntryForPatient } from '../../queue/queue.js';
+import { staffRef } from '../staff.js';
 import { authedProcedure, providerProcedure, router } from '../trpc.js';
 
 /** The patient an event is about, if it is about one. */
@@ -67,6 +68,24 @@ export const patientsRouter = router({
     .input(patientByIdInput)
     .output(journeySchema)
     .query(async ({ ctx, input }) => ({ visits: await journeyOfPatient(ctx.db, input.id) })),
+
+  /** Staff reviewed a flagged registration: a different person, so the flag goes everywhere. */
+  dismissDuplicate: providerProcedure
+    .input(patientByIdInput)
+    .output(z.object({ ok: z.literal(true) }))
+    .mutation(async ({ ctx, input }) => {
+      const by = staffRef(ctx.user);
+      const lastEventId = await ctx.db.transaction(async (tx) => {
+        if (!(await dismissPossibleDuplicate(tx, input.id))) {
+          throw new AppError('NOT_FOUND', 'This patient is not flagged as a possible duplicate');
+        }
+        const changes = await dismissDuplicateFlag(tx, input.id, by);
+        const events = changes.flatMap((change) => change.events);
+        return events.length > 0 ? appendEvents(tx, events) : null;
+      });
+      if (lastEventId !== null) ctx.services.announce(lastEventId);
+      return { ok: true as const };
+    }),
 
   /** Likely existing records for a person staff are about to register. */
   findMatches: providerProcedure
