@@ -1,15 +1,20 @@
 import { AppShell, Box } from '@mantine/core';
+import { lazy, Suspense } from 'react';
 import { Route, Routes } from 'react-router';
 import { RedirectHome, RequireRole } from './auth';
 import { AppHeader } from './components/AppHeader';
 import { ToastProvider } from './notifications/toasts';
-import { AdminPage } from './pages/AdminPage';
-import { DashboardPage } from './pages/DashboardPage';
+import { FullPageLoader } from './components/FullPageLoader';
 import { LoginPage } from './pages/LoginPage';
-import { MePage } from './pages/MePage';
 import { NotFoundPage } from './pages/NotFoundPage';
-import { PatientPage } from './pages/PatientPage';
 import { RegisterPage } from './pages/RegisterPage';
+
+// Staff pages (the queue table, care plans) load on demand: a patient registering on a phone
+// downloads only what the sign-in and registration pages need.
+const AdminPage = lazy(() => import('./pages/AdminPage').then((module) => ({ default: module.AdminPage })));
+const DashboardPage = lazy(() => import('./pages/DashboardPage').then((module) => ({ default: module.DashboardPage })));
+const MePage = lazy(() => import('./pages/MePage').then((module) => ({ default: module.MePage })));
+const PatientPage = lazy(() => import('./pages/PatientPage').then((module) => ({ default: module.PatientPage })));
 
 export function App() {
   return (
@@ -21,22 +26,24 @@ export function App() {
         <AppHeader />
         <AppShell.Main>
           <Box id="main" tabIndex={-1} maw={1200} mx="auto" py="md">
-            <Routes>
-              <Route path="/" element={<RedirectHome />} />
-              <Route path="/login" element={<LoginPage />} />
-              <Route path="/register" element={<RegisterPage />} />
-              <Route path="/me" element={<RequireRole roles={['Patient']}>{(user) => <MePage user={user} />}</RequireRole>} />
-              <Route
-                path="/dashboard"
-                element={<RequireRole roles={['Provider', 'Admin']}>{(user) => <DashboardPage user={user} />}</RequireRole>}
-              />
-              <Route
-                path="/patients/:id"
-                element={<RequireRole roles={['Provider', 'Admin', 'Patient']}>{() => <PatientPage />}</RequireRole>}
-              />
-              <Route path="/admin" element={<RequireRole roles={['Admin']}>{() => <AdminPage />}</RequireRole>} />
-              <Route path="*" element={<NotFoundPage />} />
-            </Routes>
+            <Suspense fallback={<FullPageLoader />}>
+              <Routes>
+                <Route path="/" element={<RedirectHome />} />
+                <Route path="/login" element={<LoginPage />} />
+                <Route path="/register" element={<RegisterPage />} />
+                <Route path="/me" element={<RequireRole roles={['Patient']}>{(user) => <MePage user={user} />}</RequireRole>} />
+                <Route
+                  path="/dashboard"
+                  element={<RequireRole roles={['Provider', 'Admin']}>{(user) => <DashboardPage user={user} />}</RequireRole>}
+                />
+                <Route
+                  path="/patients/:id"
+                  element={<RequireRole roles={['Provider', 'Admin', 'Patient']}>{() => <PatientPage />}</RequireRole>}
+                />
+                <Route path="/admin" element={<RequireRole roles={['Admin']}>{() => <AdminPage />}</RequireRole>} />
+                <Route path="*" element={<NotFoundPage />} />
+              </Routes>
+            </Suspense>
           </Box>
         </AppShell.Main>
       </AppShell>
