@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useState, type ChangeEvent, type Dispatch, type SetStateAction } from 'react';
 import { fieldErrorsOf } from './trpc';
 
 /** The server's field messages for the last attempt, each hidden once its field is edited. */
@@ -13,4 +13,28 @@ export function useFieldErrors(error: unknown) {
     if (fields.some((field) => !editedFields.has(field))) setEdited({ error, fields: new Set([...editedFields, ...fields]) });
   }
   return { fieldErrors, markEdited };
+}
+
+type FieldErrors = ReturnType<typeof useFieldErrors>;
+
+/**
+ * Binds a form's text fields: `field('email')` gives an input its value, its change handler
+ * (which also hides the server's now-stale message for that field) and its error.
+ */
+export function fieldBinder<T extends Record<string, string>>(
+  form: T,
+  setForm: Dispatch<SetStateAction<T>>,
+  { fieldErrors, markEdited }: FieldErrors,
+  onEdit?: () => void,
+) {
+  return (name: keyof T & string) => ({
+    value: form[name],
+    error: fieldErrors[name],
+    onChange: (event: ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) => {
+      const value = event.currentTarget.value;
+      markEdited(name);
+      onEdit?.();
+      setForm((current) => ({ ...current, [name]: value }));
+    },
+  });
 }

@@ -1,9 +1,9 @@
 import type { CarePlan } from '@phos/shared';
 import { Alert, Button, Group, Modal, Stack, Text, Textarea, TextInput } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useState, type ChangeEvent, type SubmitEvent } from 'react';
+import { useState, type SubmitEvent } from 'react';
 import { useTRPC } from '../trpc';
-import { useFieldErrors } from '../useFieldErrors';
+import { fieldBinder, useFieldErrors } from '../useFieldErrors';
 import { actionErrorOf } from './actionError';
 
 interface CarePlanFormModalProps {
@@ -41,14 +41,9 @@ function CarePlanForm({ patientId, revising, onDone }: { patientId: string; revi
       },
     }),
   );
-  const { fieldErrors, markEdited } = useFieldErrors(draft.error);
+  const field = fieldBinder(form, setForm, useFieldErrors(draft.error));
   const formError = actionErrorOf(draft.error);
 
-  const set = (field: keyof typeof form) => (event: ChangeEvent<HTMLInputElement | HTMLTextAreaElement>) => {
-    const value = event.currentTarget.value;
-    markEdited(field);
-    setForm((current) => ({ ...current, [field]: value }));
-  };
 
   function submit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -74,18 +69,14 @@ function CarePlanForm({ patientId, revising, onDone }: { patientId: string; revi
         ) : null}
         <TextInput
           label="Title"
-          value={form.title}
-          onChange={set('title')}
-          error={fieldErrors.title}
+          {...field('title')}
           maxLength={200}
           withAsterisk
           data-autofocus
         />
         <Textarea
           label="Goals"
-          value={form.goals}
-          onChange={set('goals')}
-          error={fieldErrors.goals}
+          {...field('goals')}
           autosize
           minRows={3}
           maxRows={10}
@@ -94,9 +85,7 @@ function CarePlanForm({ patientId, revising, onDone }: { patientId: string; revi
         />
         <Textarea
           label="Instructions"
-          value={form.instructions}
-          onChange={set('instructions')}
-          error={fieldErrors.instructions}
+          {...field('instructions')}
           autosize
           minRows={4}
           maxRows={14}

@@ -1,12 +1,12 @@
 import { roles, type Role, type User } from '@phos/shared';
 import { Alert, Anchor, Button, Group, NativeSelect, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
-import { useState, type ChangeEvent, type SubmitEvent } from 'react';
+import { useState, type SubmitEvent } from 'react';
 import { Link } from 'react-router';
 import { fullName } from '../format';
 import { AcuityTargetsSection, RoomsSection } from '../queue/QueueSettingsAdmin';
 import { formErrorOf, useTRPC } from '../trpc';
-import { useFieldErrors } from '../useFieldErrors';
+import { fieldBinder, useFieldErrors } from '../useFieldErrors';
 import { PasswordField } from '../components/PasswordField';
 
 const emptyForm = { firstName: '', lastName: '', email: '', password: '', role: 'Provider' as Role, dateOfBirth: '' };
@@ -29,14 +29,11 @@ export function AdminPage() {
     }),
   );
 
-  const { fieldErrors, markEdited } = useFieldErrors(createUser.error);
+  const errors = useFieldErrors(createUser.error);
+  const { fieldErrors, markEdited } = errors;
+  const field = fieldBinder(form, setForm, errors);
   const formError = formErrorOf(createUser.error);
   const isPatient = form.role === 'Patient';
-  const set = (field: 'firstName' | 'lastName' | 'email' | 'password' | 'dateOfBirth') => (event: ChangeEvent<HTMLInputElement>) => {
-    const value = event.currentTarget.value;
-    markEdited(field);
-    setForm((current) => ({ ...current, [field]: value }));
-  };
 
   function submit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -75,25 +72,21 @@ export function AdminPage() {
               </Alert>
             ) : null}
             <Group grow align="flex-start" gap="sm">
-              <TextInput label="First name" value={form.firstName} onChange={set('firstName')} error={fieldErrors.firstName} withAsterisk />
-              <TextInput label="Last name" value={form.lastName} onChange={set('lastName')} error={fieldErrors.lastName} withAsterisk />
+              <TextInput label="First name" {...field('firstName')} withAsterisk />
+              <TextInput label="Last name" {...field('lastName')} withAsterisk />
             </Group>
             <TextInput
               label="Email"
               type="email"
               autoComplete="off"
-              value={form.email}
-              onChange={set('email')}
-              error={fieldErrors.email}
+              {...field('email')}
               withAsterisk
             />
             <PasswordField
               label="Password"
               description="At least 12 characters"
               autoComplete="new-password"
-              value={form.password}
-              onChange={set('password')}
-              error={fieldErrors.password}
+              {...field('password')}
               withAsterisk
             />
             <NativeSelect
@@ -115,7 +108,7 @@ export function AdminPage() {
               description={isPatient ? 'Required for a Patient' : 'Only for Patient accounts'}
               disabled={!isPatient}
               value={isPatient ? form.dateOfBirth : ''}
-              onChange={set('dateOfBirth')}
+              onChange={field('dateOfBirth').onChange}
               error={fieldErrors.dateOfBirth}
               withAsterisk={isPatient}
             />

@@ -1,13 +1,13 @@
 import { todayIso } from '@phos/shared';
 import { Alert, Anchor, Button, Group, Stack, Text, TextInput } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
-import { useState, type ChangeEvent, type SubmitEvent } from 'react';
+import { useState, type SubmitEvent } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { useSetSignedIn } from '../auth';
 import { AuthCard } from '../components/AuthCard';
 import { PasswordField } from '../components/PasswordField';
 import { formErrorOf, useTRPC } from '../trpc';
-import { useFieldErrors } from '../useFieldErrors';
+import { fieldBinder, useFieldErrors } from '../useFieldErrors';
 
 export function RegisterPage() {
   const trpc = useTRPC();
@@ -24,13 +24,8 @@ export function RegisterPage() {
     }),
   );
 
-  const { fieldErrors, markEdited } = useFieldErrors(register.error);
+  const field = fieldBinder(form, setForm, useFieldErrors(register.error));
   const formError = formErrorOf(register.error);
-  const set = (field: keyof typeof form) => (event: ChangeEvent<HTMLInputElement>) => {
-    const value = event.currentTarget.value;
-    markEdited(field);
-    setForm((current) => ({ ...current, [field]: value }));
-  };
 
   function submit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -50,17 +45,13 @@ export function RegisterPage() {
             <TextInput
               label="First name"
               autoComplete="given-name"
-              value={form.firstName}
-              onChange={set('firstName')}
-              error={fieldErrors.firstName}
+              {...field('firstName')}
               withAsterisk
             />
             <TextInput
               label="Last name"
               autoComplete="family-name"
-              value={form.lastName}
-              onChange={set('lastName')}
-              error={fieldErrors.lastName}
+              {...field('lastName')}
               withAsterisk
             />
           </Group>
@@ -70,27 +61,21 @@ export function RegisterPage() {
             autoComplete="bday"
             max={todayIso()}
             min="1900-01-01"
-            value={form.dateOfBirth}
-            onChange={set('dateOfBirth')}
-            error={fieldErrors.dateOfBirth}
+            {...field('dateOfBirth')}
             withAsterisk
           />
           <TextInput
             label="Email"
             type="email"
             autoComplete="email"
-            value={form.email}
-            onChange={set('email')}
-            error={fieldErrors.email}
+            {...field('email')}
             withAsterisk
           />
           <PasswordField
             label="Password"
             description="At least 12 characters"
             autoComplete="new-password"
-            value={form.password}
-            onChange={set('password')}
-            error={fieldErrors.password}
+            {...field('password')}
             withAsterisk
           />
           <Button type="submit" loading={register.isPending} mt="xs">

@@ -1,15 +1,14 @@
 import type { PatientMatch } from '@phos/shared';
 import { Alert, Button, Group, List, Modal, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useState, type ChangeEvent, type SubmitEvent } from 'react';
+import { useState, type SubmitEvent } from 'react';
 import { formatDate, fullName } from '../format';
 import { useToast } from '../notifications/toasts';
 import { useTRPC } from '../trpc';
-import { useFieldErrors } from '../useFieldErrors';
+import { fieldBinder, useFieldErrors } from '../useFieldErrors';
 import { queueErrorMessage } from './errors';
 
 const emptyForm = { firstName: '', lastName: '', dateOfBirth: '', email: '', phone: '' };
-type Field = keyof typeof emptyForm;
 
 const reasonText: Record<PatientMatch['reasons'][number], string> = {
   name_and_date_of_birth: 'same name and date of birth',
@@ -68,16 +67,11 @@ function WalkInForm({ onClose }: { onClose: () => void }) {
   });
 
   const error = register.error ?? check.error;
-  const { fieldErrors, markEdited } = useFieldErrors(error);
+  // Editing a field hides the matches found for the old details.
+  const field = fieldBinder(form, setForm, useFieldErrors(error), () => setMatches(null));
   const formError = error ? queueErrorMessage(error) : null;
   const busy = check.isPending || register.isPending;
 
-  const set = (field: Field) => (event: ChangeEvent<HTMLInputElement>) => {
-    const value = event.currentTarget.value;
-    markEdited(field);
-    setMatches(null);
-    setForm((current) => ({ ...current, [field]: value }));
-  };
 
   function submit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -94,20 +88,18 @@ function WalkInForm({ onClose }: { onClose: () => void }) {
           </Alert>
         ) : null}
         <Group grow align="flex-start" gap="sm">
-          <TextInput label="First name" value={form.firstName} onChange={set('firstName')} error={fieldErrors.firstName} withAsterisk data-autofocus />
-          <TextInput label="Last name" value={form.lastName} onChange={set('lastName')} error={fieldErrors.lastName} withAsterisk />
+          <TextInput label="First name" {...field('firstName')} withAsterisk data-autofocus />
+          <TextInput label="Last name" {...field('lastName')} withAsterisk />
         </Group>
         <TextInput
           label="Date of birth"
           type="date"
-          value={form.dateOfBirth}
-          onChange={set('dateOfBirth')}
-          error={fieldErrors.dateOfBirth}
+          {...field('dateOfBirth')}
           withAsterisk
         />
         <Group grow align="flex-start" gap="sm">
-          <TextInput label="Email (optional)" type="email" autoComplete="off" value={form.email} onChange={set('email')} error={fieldErrors.email} />
-          <TextInput label="Phone (optional)" type="tel" autoComplete="off" value={form.phone} onChange={set('phone')} error={fieldErrors.phone} />
+          <TextInput label="Email (optional)" type="email" autoComplete="off" {...field('email')} />
+          <TextInput label="Phone (optional)" type="tel" autoComplete="off" {...field('phone')} />
         </Group>
         {matches ? (
           <Paper withBorder p="sm" radius="md" bg="yellow.0" component="section" aria-labelledby="walk-in-matches">
