@@ -7,7 +7,7 @@ import { buildHttpServer } from '../src/http/server.js';
 import { sessions, users } from '../src/identity/schema.js';
 import { createUser, findUserByEmail } from '../src/identity/users.js';
 import { silentLogger } from '../src/trpc/context.js';
-import { callerFor, eventually, patientInput, recordingCookie, startTestPhos, trpcError } from './support.js';
+import { callerFor, eventually, patientInput, recordingCookie, startTestPhos, trpcError, trpcErrors } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
@@ -131,26 +131,26 @@ describe('identity and access', () => {
 
     it('refuses anonymous callers queue.* and admin.* with UNAUTHORIZED', async () => {
       const anonymous = callerFor(phos);
-      for (const call of [
+      for (const error of await trpcErrors([
         anonymous.queue.list(),
         anonymous.queue.onChange(),
         anonymous.admin.createUser({ ...patientInput(), role: 'Admin' }),
         anonymous.patients.byId({ id: patientId }),
         anonymous.registration.status(),
-      ]) {
-        expect((await trpcError(call)).code).toBe('UNAUTHORIZED');
+      ])) {
+        expect(error.code).toBe('UNAUTHORIZED');
       }
     });
 
     it('refuses Patients queue.* and admin.* with FORBIDDEN', async () => {
       const before = await rowCounts();
       const asPatient = callerFor(phos, patient);
-      for (const call of [
+      for (const error of await trpcErrors([
         asPatient.queue.list(),
         asPatient.queue.onChange(),
         asPatient.admin.createUser({ ...patientInput(), role: 'Admin' }),
-      ]) {
-        expect((await trpcError(call)).code).toBe('FORBIDDEN');
+      ])) {
+        expect(error.code).toBe('FORBIDDEN');
       }
       expect(await rowCounts()).toEqual(before);
     });

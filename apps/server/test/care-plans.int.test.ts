@@ -3,7 +3,7 @@ import type { User } from '@phos/shared';
 import { createUser } from '../src/identity/users.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, startTestPhos, trpcError } from './support.js';
+import { callerFor, eventually, patientInput, startTestPhos, trpcError, trpcErrors } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
@@ -123,13 +123,13 @@ describe('care plans', () => {
       [patientUser, 'FORBIDDEN'],
     ] as const) {
       const caller = callerFor(phos, user);
-      for (const call of [
+      for (const error of await trpcErrors([
         caller.carePlans.draft({ patientId, ...planText }),
         caller.carePlans.approve({ planId: plan.id }),
         caller.carePlans.reject({ planId: plan.id, reason: 'no' }),
         caller.carePlans.forPatient({ id: patientId }),
-      ]) {
-        expect((await trpcError(call)).code).toBe(code);
+      ])) {
+        expect(error.code).toBe(code);
       }
     }
     expect((await trpcError(callerFor(phos, drafter).carePlans.mine())).code).toBe('FORBIDDEN');

@@ -3,7 +3,7 @@ import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canTransition, queueStatuses, type QueueEntry, type QueueStatus, type User } from '@phos/shared';
 import { createUser } from '../src/identity/users.js';
-import { callerFor, patientInput, queueDirectly, startTestPhos, trpcError } from './support.js';
+import { callerFor, patientInput, queueDirectly, startTestPhos, trpcError, trpcErrors } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
@@ -177,11 +177,11 @@ describe('queue workflow', () => {
     it('refuses a stale version for triage and undo too', async () => {
       const entry = await walk(await queued(), ['in_triage']);
       const stale = entry.version - 1;
-      for (const call of [
+      for (const error of await trpcErrors([
         callerFor(phos, provider).queue.triage({ entryId: entry.id, expectedVersion: stale, acuity: 3 }),
         callerFor(phos, provider).queue.undo({ entryId: entry.id, expectedVersion: stale }),
-      ]) {
-        expect((await trpcError(call)).code).toBe('CONFLICT');
+      ])) {
+        expect(error.code).toBe('CONFLICT');
       }
     });
   });
@@ -279,8 +279,8 @@ describe('queue workflow', () => {
           caller.patients.journey({ id: entry.patientId }),
         ];
       };
-      for (const call of calls(null)) expect((await trpcError(call)).code).toBe('UNAUTHORIZED');
-      for (const call of calls(patient)) expect((await trpcError(call)).code).toBe('FORBIDDEN');
+      for (const error of await trpcErrors(calls(null))) expect(error.code).toBe('UNAUTHORIZED');
+      for (const error of await trpcErrors(calls(patient))) expect(error.code).toBe('FORBIDDEN');
       for (const user of [provider, admin]) {
         const results = await Promise.allSettled(calls(user));
         // Past the role check: a stale version, not a refusal.
@@ -292,12 +292,12 @@ describe('queue workflow', () => {
     it('keeps room and target management to Admins', async () => {
       for (const user of [null, patient, provider]) {
         const caller = callerFor(phos, user);
-        for (const call of [
+        for (const error of await trpcErrors([
           caller.admin.createRoom({ name: 'Nope' }),
           caller.admin.archiveRoom({ id: randomUUID() }),
           caller.admin.setAcuityTargets({ 1: 0, 2: 10, 3: 30, 4: 60, 5: 120 }),
-        ]) {
-          expect((await trpcError(call)).code).toBe(user === null ? 'UNAUTHORIZED' : 'FORBIDDEN');
+        ])) {
+          expect(error.code).toBe(user === null ? 'UNAUTHORIZED' : 'FORBIDDEN');
         }
       }
     });

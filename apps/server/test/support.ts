@@ -142,6 +142,14 @@ export async function trpcError(promise: Promise<unknown>): Promise<TRPCError> {
   throw new Error('expected the call to fail');
 }
 
+/**
+ * The errors several calls fail with, waited for together: calls started in one go must all have
+ * a handler at once, or a later one's rejection goes unhandled while an earlier one is awaited.
+ */
+export function trpcErrors(calls: readonly Promise<unknown>[]): Promise<TRPCError[]> {
+  return Promise.all(calls.map(trpcError));
+}
+
 /** Queues a patient directly, as the worker would, arriving `minutesAgo` minutes back, and announces it. */
 export async function queueDirectly(
   phos: Phos,

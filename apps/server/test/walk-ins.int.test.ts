@@ -7,7 +7,7 @@ import { processRegistration } from '../src/jobs/registrations.js';
 import { patients } from '../src/patients/schema.js';
 import { queueEntries } from '../src/queue/schema.js';
 import { silentLogger } from '../src/trpc/context.js';
-import { callerFor, eventually, patientInput, startTestPhos, trpcError } from './support.js';
+import { callerFor, eventually, patientInput, startTestPhos, trpcError, trpcErrors } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
@@ -142,11 +142,11 @@ describe('walk-ins and duplicates', () => {
       [patient, 'FORBIDDEN'],
     ] as const) {
       const caller = callerFor(phos, user);
-      for (const call of [
+      for (const error of await trpcErrors([
         caller.patients.registerWalkIn({ firstName: 'No', lastName: 'Access', dateOfBirth: '1990-01-01' }),
         caller.patients.findMatches({ firstName: 'No', lastName: 'Access', dateOfBirth: '1990-01-01' }),
-      ]) {
-        expect((await trpcError(call)).code).toBe(code);
+      ])) {
+        expect(error.code).toBe(code);
       }
     }
     expect(await patientsNamed('Access')).toHaveLength(0);
