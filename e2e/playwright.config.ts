@@ -32,7 +32,8 @@ export default defineConfig({
   retries: 0,
   workers: 1,
   reporter: 'list',
-  timeout: 60_000,
+  // The multi-context specs sign in three people (argon2id each) on a shared 2-core machine.
+  timeout: 120_000,
   expect: { timeout: 15_000 },
   use: {
     baseURL,
