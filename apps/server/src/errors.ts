@@ -11,6 +11,14 @@ const defaultMessages: Record<AppErrorCode, string> = {
   NOT_FOUND: 'Not found',
   STALE_VERSION: 'This was changed by someone else; showing the latest',
   INVALID_TRANSITION: 'That move is not allowed',
+  TOO_MANY_ATTEMPTS: 'Too many attempts. Wait a moment and try again.',
+  ACCOUNT_DISABLED: 'This account is disabled. Ask an administrator to re-enable it.',
+  SESSION_ENDED: 'Your session has ended. Sign in again.',
+  TOO_MANY_STREAMS: 'Too many live views are open in this session. Close some tabs and try again.',
+  IDENTITY_NOT_VERIFIED: "Confirm this person's identity before queuing them on this record",
+  OWN_DRAFT: 'A care plan is approved by a Provider other than the one who drafted it',
+  WRONG_PASSWORD: 'Your current password is incorrect',
+  INTERNAL: 'Something went wrong',
 };
 
 /** The one error type domains throw; the tRPC layer maps its code once (see trpc/trpc.ts). */

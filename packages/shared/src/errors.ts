@@ -15,6 +15,22 @@ export const appErrorCodes = {
   STALE_VERSION: 'CONFLICT',
   /** The queue's transition graph does not allow the move. */
   INVALID_TRANSITION: 'UNPROCESSABLE_CONTENT',
+  /** Too many failed sign-ins or registrations: wait and try again. */
+  TOO_MANY_ATTEMPTS: 'TOO_MANY_REQUESTS',
+  /** The right password for an account an Admin has disabled. */
+  ACCOUNT_DISABLED: 'FORBIDDEN',
+  /** The session expired, was signed out, or its account was disabled or changed role. */
+  SESSION_ENDED: 'UNAUTHORIZED',
+  /** This session already has as many live streams open as it may. */
+  TOO_MANY_STREAMS: 'TOO_MANY_REQUESTS',
+  /** Staff must confirm the person's identity at the desk first. */
+  IDENTITY_NOT_VERIFIED: 'PRECONDITION_FAILED',
+  /** A care plan is approved by a Provider other than the one who drafted it. */
+  OWN_DRAFT: 'FORBIDDEN',
+  /** The current password given to change it is wrong. */
+  WRONG_PASSWORD: 'BAD_REQUEST',
+  /** Anything unexpected: the caller is told only the request id. */
+  INTERNAL: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type AppErrorCode = keyof typeof appErrorCodes;
 

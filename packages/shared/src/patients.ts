@@ -4,6 +4,18 @@ import { queueEntrySchema, queueStatusSchema, transitionRecordSchema, triageReco
 
 export const patientByIdInput = z.object({ id: uuidSchema });
 
+/**
+ * Whether staff have confirmed at the desk that the person is who the record says. A
+ * self-registered record starts unverified; a walk-in is verified by whoever registers it.
+ */
+export const identitySchema = z.object({
+  verified: z.boolean(),
+  verifiedAt: z.iso.datetime({ offset: true }).nullable(),
+  verifiedBy: z.string().nullable(),
+  selfRegistered: z.boolean(),
+});
+export type Identity = z.infer<typeof identitySchema>;
+
 export const patientSchema = z.object({
   id: uuidSchema,
   firstName: z.string(),
@@ -15,6 +27,7 @@ export const patientSchema = z.object({
   queueStatus: queueStatusSchema.nullable(),
   /** Staff only: the existing patient this registration may duplicate. */
   possibleDuplicateOf: uuidSchema.nullable(),
+  identity: identitySchema,
 });
 export type Patient = z.infer<typeof patientSchema>;
 
@@ -76,6 +89,8 @@ export const patientMatchSchema = z.object({
   dateOfBirth: z.string(),
   email: z.string().nullable(),
   reasons: z.array(z.enum(['name_and_date_of_birth', 'email'])),
+  /** False for a self-registered record nobody has checked: confirm identity before queuing on it. */
+  identityVerified: z.boolean(),
 });
 export type PatientMatch = z.infer<typeof patientMatchSchema>;
 

@@ -44,20 +44,19 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false }:
     const token = req.cookies[SESSION_COOKIE] ?? null;
     const user = token ? await userForSession(phos.services.db, token) : null;
     const sessionCookie: SessionCookie = {
-      set(value, expiresAt) {
+      set(value) {
         void res.setCookie(SESSION_COOKIE, value, {
           httpOnly: true,
           sameSite: 'lax',
           secure: req.protocol === 'https',
           path: '/',
-          expires: expiresAt,
         });
       },
       clear() {
         void res.clearCookie(SESSION_COOKIE, { path: '/' });
       },
     };
-    return createContextInner({ services: phos.services, user, sessionToken: token, sessionCookie, requestId: req.id });
+    return createContextInner({ services: phos.services, user, sessionToken: token, sessionCookie, requestId: req.id, ip: req.ip });
   }
 
   await app.register(fastifyTRPCPlugin, {

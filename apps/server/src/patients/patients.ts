@@ -2,6 +2,7 @@ import { and, eq, isNotNull, ne, or, sql } from 'drizzle-orm';
 import {
   nameKey,
   type DomainEvent,
+  type Identity,
   type PatientMatch,
   type UserRegisteredV1,
   type WalkInInput,
@@ -42,6 +43,7 @@ export async function findMatches(
     lastName: row.lastName,
     dateOfBirth: row.dateOfBirth,
     email: row.email,
+    identityVerified: row.identityVerifiedAt !== null,
     reasons: [
       ...(row.nameKey === key && row.dateOfBirth === person.dateOfBirth ? (['name_and_date_of_birth'] as const) : []),
       ...(person.email && row.email?.toLowerCase() === person.email.toLowerCase() ? (['email'] as const) : []),
@@ -141,4 +143,14 @@ export async function findPatient(db: Db, id: string): Promise<PatientRow | unde
 export async function findPatientByUserId(db: Db, userId: string): Promise<PatientRow | undefined> {
   const [row] = await db.select().from(patients).where(eq(patients.userId, userId));
   return row;
+}
+
+/** How a record's identity stands, as staff and the owner see it. */
+export function identityOf(row: PatientRow): Identity {
+  return {
+    verified: row.identityVerifiedAt !== null,
+    verifiedAt: row.identityVerifiedAt?.toISOString() ?? null,
+    verifiedBy: row.identityVerifiedByName,
+    selfRegistered: row.userId !== null,
+  };
 }

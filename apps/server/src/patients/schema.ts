@@ -17,6 +17,13 @@ export const patients = pgTable(
     phone: text('phone'),
     /** Set when a self-registration looked like this existing patient; staff review it. */
     possibleDuplicateOf: uuid('possible_duplicate_of'),
+    /**
+     * When staff confirmed at the desk that the person is who the record says. A self-registered
+     * record starts unverified; a walk-in is verified by the staff member who registers it.
+     */
+    identityVerifiedAt: timestamp('identity_verified_at', { withTimezone: true, mode: 'date' }),
+    identityVerifiedById: uuid('identity_verified_by_id'),
+    identityVerifiedByName: text('identity_verified_by_name'),
     registeredAt: timestamp('registered_at', { withTimezone: true, mode: 'date' }).notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },

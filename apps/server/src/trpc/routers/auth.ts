@@ -7,7 +7,7 @@ import { authedProcedure, publicProcedure, router } from '../trpc.js';
 
 async function signIn(ctx: Context, userId: string): Promise<void> {
   const session = await createSession(ctx.db, userId);
-  ctx.sessionCookie.set(session.token, session.expiresAt);
+  ctx.sessionCookie.set(session.token);
 }
 
 export const authRouter = router({

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { appendEvents, type LoggedEvent } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
-import { dismissPossibleDuplicate, findMatches, findPatient, registerWalkIn } from '../../patients/patients.js';
+import { dismissPossibleDuplicate, findMatches, findPatient, identityOf, registerWalkIn } from '../../patients/patients.js';
 import { activeEntryForPatient, dismissDuplicateFlag, journeyOfPatient, latestEntryForPatient } from '../../queue/queue.js';
 import { staffRef } from '../staff.js';
 import { authedProcedure, providerProcedure, router } from '../trpc.js';
@@ -60,6 +60,7 @@ export const patientsRouter = router({
         queueStatus: entry?.status ?? null,
         // A registrant is never told their registration looked like someone else's.
         possibleDuplicateOf: isStaff ? patient.possibleDuplicateOf : null,
+        identity: identityOf(patient),
       };
     }),
 
