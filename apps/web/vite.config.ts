@@ -8,5 +8,6 @@ export default defineConfig({
     // Same origin in development too, so the session cookie and SSE subscriptions just work.
     proxy: { '/trpc': { target: 'http://127.0.0.1:3000', changeOrigin: false } },
   },
-  build: { outDir: 'dist', emptyOutDir: true, sourcemap: true },
+  // No source maps in the build: they would publish the sources to anyone (the server 404s *.map too).
+  build: { outDir: 'dist', emptyOutDir: true, sourcemap: false },
 });

@@ -5,6 +5,7 @@ import { connectPglite, connectPostgres, type Database } from './db/client.js';
 import { createEventHub, publishCommitted, type EventHub } from './events/hub.js';
 import { createRelay, type Relay } from './events/relay.js';
 import { ensureFirstAdmin } from './identity/bootstrap.js';
+import { createSignInGuard, type SignInLimits } from './identity/throttle.js';
 import {
   closeRegistrationWorker,
   createRegistrationsQueue,
@@ -13,9 +14,12 @@ import {
   type RegistrationJobData,
 } from './jobs/registrations.js';
 import { startNotifier, type Notifier } from './jobs/notifier.js';
-import { connectBlocking, connectFailFast, type RedisTarget } from './redis/connection.js';
+import { closeSessionsWorker, createSessionsQueue, schedulePurge, startSessionsWorker } from './jobs/sessions.js';
+import { defaultSessionPolicy, type SessionPolicy } from './identity/sessions.js';
+import { connectBlocking, connectBounded, connectFailFast, type RedisTarget } from './redis/connection.js';
 import { startEmbeddedRedis } from './redis/embedded.js';
 import type { Services } from './trpc/context.js';
+import { createStreamRegistry, publishRevoked } from './trpc/streams.js';
 
 export interface PhosConfig {
   /** A PostgreSQL URL, or PGlite in `dataDir` (in memory when undefined). */
@@ -30,6 +34,16 @@ export interface PhosConfig {
   relayIntervalMs?: number;
   hubSafetyIntervalMs?: number;
   workerConcurrency?: number;
+  /** Idle and absolute session lifetimes; the ASVS defaults when unset. */
+  sessionPolicy?: SessionPolicy;
+  /** Streams one session may hold open on one api instance (10 when unset). */
+  streamsPerSession?: number;
+  /** How often open streams re-check their sessions (the guarantee behind pub/sub). */
+  streamCheckIntervalMs?: number;
+  /** How often a worker purges expired sessions (5 minutes when unset). */
+  sessionPurgeIntervalMs?: number;
+  /** Sign-in and registration throttling; `defaultSignInLimits` for what is unset. */
+  signInLimits?: Partial<SignInLimits>;
 }
 
 export interface Phos {
@@ -65,6 +79,17 @@ export function configFromEnv(env: {
   PHOS_WORKER_CONCURRENCY: number;
   PHOS_ADMIN_EMAIL?: string | undefined;
   PHOS_ADMIN_PASSWORD?: string | undefined;
+  PHOS_SESSION_IDLE_STAFF_MINUTES: number;
+  PHOS_SESSION_IDLE_PATIENT_MINUTES: number;
+  PHOS_SESSION_ABSOLUTE_HOURS: number;
+  PHOS_STREAMS_PER_SESSION: number;
+  PHOS_SIGNIN_WINDOW_SECONDS: number;
+  PHOS_SIGNIN_MAX_FAILURES_PER_ACCOUNT: number;
+  PHOS_SIGNIN_MAX_FAILURES_PER_ADDRESS: number;
+  PHOS_SIGNIN_FAILURES_BEFORE_DELAY: number;
+  PHOS_SIGNIN_MAX_DELAY_SECONDS: number;
+  PHOS_REGISTER_MAX_PER_ADDRESS: number;
+  PHOS_REGISTER_WINDOW_SECONDS: number;
 }, log: Logger): PhosConfig {
   return {
     database: env.DATABASE_URL ? { url: env.DATABASE_URL } : { pgliteDir: path.join(env.PHOS_DATA_DIR, 'pglite') },
@@ -76,6 +101,21 @@ export function configFromEnv(env: {
       env.PHOS_ADMIN_EMAIL && env.PHOS_ADMIN_PASSWORD
         ? { email: env.PHOS_ADMIN_EMAIL, password: env.PHOS_ADMIN_PASSWORD }
         : undefined,
+    sessionPolicy: {
+      staffIdleMs: env.PHOS_SESSION_IDLE_STAFF_MINUTES * 60_000,
+      patientIdleMs: env.PHOS_SESSION_IDLE_PATIENT_MINUTES * 60_000,
+      absoluteMs: env.PHOS_SESSION_ABSOLUTE_HOURS * 3_600_000,
+    },
+    streamsPerSession: env.PHOS_STREAMS_PER_SESSION,
+    signInLimits: {
+      windowSeconds: env.PHOS_SIGNIN_WINDOW_SECONDS,
+      maxFailuresPerAccount: env.PHOS_SIGNIN_MAX_FAILURES_PER_ACCOUNT,
+      maxFailuresPerAddress: env.PHOS_SIGNIN_MAX_FAILURES_PER_ADDRESS,
+      failuresBeforeDelay: env.PHOS_SIGNIN_FAILURES_BEFORE_DELAY,
+      maxDelaySeconds: env.PHOS_SIGNIN_MAX_DELAY_SECONDS,
+      registrationsPerAddress: env.PHOS_REGISTER_MAX_PER_ADDRESS,
+      registrationWindowSeconds: env.PHOS_REGISTER_WINDOW_SECONDS,
+    },
     log,
   };
 }
@@ -146,6 +186,23 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       cleanups.push(() => hub.stop());
     }
 
+    // Revocations get their own subscriber: the hub's reads the log on any message it receives.
+    const revocations = connectBlocking(redisTarget, { lazyConnect: config.runs === 'worker' });
+    revocations.on('error', () => undefined);
+    cleanups.push(() => revocations.disconnect());
+    const streams = createStreamRegistry({
+      db,
+      subscriber: revocations,
+      prefix: config.prefix,
+      log,
+      maxPerSession: config.streamsPerSession ?? 10,
+      checkIntervalMs: config.streamCheckIntervalMs,
+    });
+    if (config.runs !== 'worker') {
+      await streams.start();
+      cleanups.push(() => streams.stop());
+    }
+
     let worker: Worker<RegistrationJobData> | undefined;
     let notifier: Notifier | undefined;
     if (config.runs !== 'api') {
@@ -174,8 +231,24 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       });
       const startedNotifier = notifier;
       cleanups.push(() => startedNotifier.stop());
+
+      const sessionsQueue = createSessionsQueue(producer, config.prefix);
+      sessionsQueue.on('error', () => undefined); // its connection reconnects by itself
+      cleanups.push(() => sessionsQueue.close());
+      await schedulePurge(sessionsQueue, config.sessionPurgeIntervalMs ?? 5 * 60_000);
+      const sessionsConnection = connectBlocking(redisTarget);
+      sessionsConnection.on('error', () => undefined);
+      cleanups.push(() => sessionsConnection.disconnect());
+      const sessionsWorker = startSessionsWorker({ connection: sessionsConnection, prefix: config.prefix, deps: { db, log } });
+      cleanups.push(() => closeSessionsWorker(sessionsWorker));
     }
     void relay.kick();
+
+    // Its own connection with a bounded wait: a sign-in is answered (refused) while Redis is away.
+    const throttleRedis = connectBounded(redisTarget);
+    throttleRedis.on('error', () => undefined);
+    cleanups.push(() => throttleRedis.disconnect());
+    const signIn = createSignInGuard({ redis: throttleRedis, prefix: config.prefix, log, limits: config.signInLimits });
 
     const services: Services = {
       db,
@@ -186,6 +259,15 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
         void hub.pump();
         publishCommitted(publisher, config.prefix, lastEventId).catch((error: unknown) => {
           log.warn({ err: error }, 'could not announce committed events; the hub safety pass will');
+        });
+      },
+      sessionPolicy: config.sessionPolicy ?? defaultSessionPolicy,
+      streams,
+      signIn,
+      sessionsRevoked: () => {
+        void streams.check();
+        publishRevoked(publisher, config.prefix).catch((error: unknown) => {
+          log.warn({ err: error }, 'could not announce revoked sessions; the periodic stream check will');
         });
       },
     };

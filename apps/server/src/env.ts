@@ -1,4 +1,43 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
+
+/** Whose X-Forwarded-* headers to believe: nobody, the nearest `hops` proxies, or these addresses. */
+export type TrustProxy = false | { hops: number } | { addresses: string[] };
+
+/** proxy-addr's names for private ranges, accepted beside addresses and CIDRs. */
+const namedRanges = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isAddressOrRange(entry: string): boolean {
+  if (namedRanges.has(entry)) return true;
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+function parseTrustProxy(value: string | undefined, ctx: z.RefinementCtx): TrustProxy {
+  const text = value?.trim() ?? '';
+  if (text === '' || text === 'false' || text === '0') return false;
+  if (text === 'true') {
+    ctx.addIssue({
+      code: 'custom',
+      message: 'true would let any client choose its own address: give the number of proxies in front (e.g. 1) or their addresses',
+    });
+    return z.NEVER;
+  }
+  if (/^\d+$/.test(text)) {
+    const hops = Number(text);
+    if (hops <= 10) return { hops };
+    ctx.addIssue({ code: 'custom', message: 'a hop count is the number of proxies in front: 1 to 10' });
+    return z.NEVER;
+  }
+  const addresses = text.split(',').map((entry) => entry.trim());
+  const invalid = addresses.filter((entry) => !isAddressOrRange(entry));
+  if (invalid.length === 0) return { addresses };
+  ctx.addIssue({ code: 'custom', message: `not an address or CIDR range: ${invalid.join(', ')}` });
+  return z.NEVER;
+}
 
 const optionalUrl = z.preprocess((value) => (value === '' ? undefined : value), z.url().optional());
 
@@ -19,8 +58,32 @@ const envSchema = z.object({
   PHOS_ADMIN_PASSWORD: z.preprocess((value) => (value === '' ? undefined : value), z.string().min(12).optional()),
   /** Directory of the built web app; served at `/` when it exists. */
   PHOS_WEB_DIR: z.string().optional(),
-  /** Trust X-Forwarded-* headers from the proxy in front, so cookies get Secure behind https. */
-  PHOS_TRUST_PROXY: z.stringbool().default(false),
+  /**
+   * The proxies in front whose X-Forwarded-* headers count (client address, https for Secure
+   * cookies and HSTS): how many hops (`1`), or their addresses (`10.0.0.5,10.1.0.0/16`).
+   */
+  PHOS_TRUST_PROXY: z.string().optional().transform(parseTrustProxy),
+  /** Idle timeout of Provider and Admin sessions; fractions allowed (0.05 = 3 s, for tests). */
+  PHOS_SESSION_IDLE_STAFF_MINUTES: z.coerce.number().positive().max(24 * 60).default(15),
+  /** Idle timeout of Patient sessions. */
+  PHOS_SESSION_IDLE_PATIENT_MINUTES: z.coerce.number().positive().max(24 * 60).default(30),
+  /** Absolute session lifetime, whatever the activity. */
+  PHOS_SESSION_ABSOLUTE_HOURS: z.coerce.number().positive().max(24 * 30).default(12),
+  /** Live streams (subscriptions) one session may hold open on one api instance. */
+  PHOS_STREAMS_PER_SESSION: z.coerce.number().int().min(1).max(1000).default(10),
+  /** The window failed sign-ins are counted in (ASVS 2.2.1: at most 10 failures per account in it). */
+  PHOS_SIGNIN_WINDOW_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(15 * 60),
+  /** Failed sign-ins per account per window; then the account is locked for the rest of the window. */
+  PHOS_SIGNIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).max(1000).default(10),
+  /** Failed sign-ins per client address per window, across accounts (one address spraying many). */
+  PHOS_SIGNIN_MAX_FAILURES_PER_ADDRESS: z.coerce.number().int().min(1).max(1_000_000).default(50),
+  /** Failures before each next attempt on the account must wait 1 s, 2 s, 4 s … */
+  PHOS_SIGNIN_FAILURES_BEFORE_DELAY: z.coerce.number().int().min(0).max(1000).default(3),
+  /** The longest of those waits. */
+  PHOS_SIGNIN_MAX_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
+  /** Self-registrations per client address per registration window. */
+  PHOS_REGISTER_MAX_PER_ADDRESS: z.coerce.number().int().min(1).max(1_000_000).default(10),
+  PHOS_REGISTER_WINDOW_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(60 * 60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -1,10 +1,14 @@
 import { fileURLToPath } from 'node:url';
 import { configFromEnv, startPhos } from './app.js';
+import { ensurePrivateDir, keepNewFilesPrivate } from './data-dir.js';
 import { loadEnv } from './env.js';
 import { buildHttpServer } from './http/server.js';
 import { createLogger } from './logging.js';
 
+// Before anything is written: the embedded database and Redis keep health data in PHOS_DATA_DIR.
+keepNewFilesPrivate();
 const env = loadEnv();
+if (!env.DATABASE_URL || !env.REDIS_URL) ensurePrivateDir(env.PHOS_DATA_DIR);
 const log = createLogger({ level: env.LOG_LEVEL, base: { service: 'phos', runs: env.PHOS_ROLE } });
 const defaultWebDir = fileURLToPath(new URL('../../web/dist', import.meta.url));
 

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CreateUserInput, Role } from '@phos/shared';
 import { configFromEnv, startPhos, type Phos } from './app.js';
+import { ensurePrivateDir, keepNewFilesPrivate } from './data-dir.js';
 import { loadEnv } from './env.js';
 import { AppError } from './errors.js';
 import { createUser, findUserByEmail } from './identity/users.js';
@@ -81,7 +82,9 @@ function printSignIns(seeded: readonly Seeded[]): void {
   console.table(rows);
 }
 
+keepNewFilesPrivate();
 const env = loadEnv();
+if (!env.DATABASE_URL || !env.REDIS_URL) ensurePrivateDir(env.PHOS_DATA_DIR);
 // Quieter than the server by default, so the sign-in table is what the terminal shows.
 const log = createLogger({ level: env.LOG_LEVEL === 'info' ? 'warn' : env.LOG_LEVEL, base: { service: 'phos-seed' } });
 const phos = await startPhos({ ...configFromEnv(env, log), runs: 'all' });

@@ -209,7 +209,7 @@ describe('identity and access', () => {
         expect(cookie?.secure).toBeFalsy();
 
         const headers = { cookie: `phos_session=${cookie?.value}` };
-        const me = await server.inject({ method: 'GET', url: '/trpc/auth.me', headers });
+        const me = await server.inject({ method: 'POST', url: '/trpc/auth.me', headers, payload: {} });
         expect(me.json()).toMatchObject({ result: { data: { email: input.email } } });
 
         const [before] = await phos.services.db.select({ n: count() }).from(sessions);
@@ -217,7 +217,7 @@ describe('identity and access', () => {
         expect(logout.statusCode).toBe(200);
         const [after] = await phos.services.db.select({ n: count() }).from(sessions);
         expect(after?.n).toBe((before?.n ?? 0) - 1);
-        const meAfter = await server.inject({ method: 'GET', url: '/trpc/auth.me', headers });
+        const meAfter = await server.inject({ method: 'POST', url: '/trpc/auth.me', headers, payload: {} });
         expect(meAfter.json()).toMatchObject({ result: { data: null } });
       } finally {
         await server.close();
@@ -225,7 +225,7 @@ describe('identity and access', () => {
     });
 
     it('marks the cookie Secure behind https', async () => {
-      const server = await buildHttpServer({ phos, log: silentLogger, trustProxy: true });
+      const server = await buildHttpServer({ phos, log: silentLogger, trustProxy: { hops: 1 } });
       try {
         const response = await server.inject({
           method: 'POST',
@@ -233,7 +233,8 @@ describe('identity and access', () => {
           payload: patientInput(),
           headers: { 'x-forwarded-proto': 'https' },
         });
-        expect(response.cookies.find((c) => c.name === 'phos_session')?.secure).toBe(true);
+        // Over https the cookie is __Host- prefixed (see test/security/sessions.int.test.ts).
+        expect(response.cookies.find((c) => c.name === '__Host-phos_session')?.secure).toBe(true);
       } finally {
         await server.close();
       }

@@ -28,6 +28,8 @@ describe('care plans', () => {
     ({ user: patientUser } = await callerFor(phos).auth.register(patientInput()));
     ({ user: otherPatientUser } = await callerFor(phos).auth.register(patientInput()));
     patientId = await eventually(async () => (await callerFor(phos, patientUser).registration.status()).patientId);
+    // Staff confirmed at the desk who the patient is: until then carePlans.mine shows nothing.
+    await callerFor(phos, approver).patients.verifyIdentity({ id: patientId });
   });
   afterAll(() => phos.cleanup());
 

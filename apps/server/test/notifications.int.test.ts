@@ -21,7 +21,7 @@ describe('notifications', () => {
     ({ user: onShift } = await createUser(db, { ...patientInput({ firstName: 'On', lastName: 'Shift' }), role: 'Provider' }));
     ({ user: offShift } = await createUser(db, { ...patientInput({ firstName: 'Off', lastName: 'Shift' }), role: 'Provider' }));
     ({ user: admin } = await createUser(db, { ...patientInput(), role: 'Admin' }));
-    await createSession(db, onShift.id);
+    await createSession(db, onShift, phos.services.sessionPolicy);
   });
   afterAll(() => phos.cleanup());
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { uuidSchema } from './fields.js';
+import { freeText, singleLineText, uuidSchema } from './fields.js';
 import { staffRefSchema } from './queue.js';
 
 export const carePlanStatuses = ['draft', 'active', 'rejected', 'superseded'] as const;
@@ -13,20 +13,18 @@ export const carePlanStatusLabels: Record<CarePlanStatus, string> = {
   superseded: 'Replaced',
 };
 
-const text = (max: number) => z.string().trim().min(1, 'Required').max(max, `Must be at most ${max} characters`);
-
 export const draftCarePlanInput = z.object({
   patientId: uuidSchema,
-  title: text(200),
-  goals: text(5000),
-  instructions: text(10_000),
+  title: singleLineText(200),
+  goals: freeText(5000),
+  instructions: freeText(10_000),
   /** The active plan this draft will replace once approved. */
   replacesPlanId: uuidSchema.optional(),
 });
 export type DraftCarePlanInput = z.infer<typeof draftCarePlanInput>;
 
 export const approveCarePlanInput = z.object({ planId: uuidSchema });
-export const rejectCarePlanInput = z.object({ planId: uuidSchema, reason: text(2000) });
+export const rejectCarePlanInput = z.object({ planId: uuidSchema, reason: freeText(2000) });
 
 export const carePlanSchema = z.object({
   id: uuidSchema,
@@ -49,3 +47,10 @@ export const carePlanSchema = z.object({
   supersededAt: z.iso.datetime({ offset: true }).nullable(),
 });
 export type CarePlan = z.infer<typeof carePlanSchema>;
+
+/**
+ * The signed-in Patient's active plans. Until staff have confirmed their identity at the desk
+ * there are none to show, and `identityVerified` lets the page say why.
+ */
+export const myCarePlansOutput = z.object({ plans: z.array(carePlanSchema), identityVerified: z.boolean() });
+export type MyCarePlans = z.infer<typeof myCarePlansOutput>;

@@ -49,6 +49,9 @@ export const queueEntryUpdatedV1 = z.object({
 
 export const carePlanEventV1 = z.object({ plan: carePlanSchema, by: staffRefSchema });
 
+/** Staff confirmed at the desk that the person is who a (self-registered) record says. */
+export const patientIdentityVerifiedV1 = z.object({ patientId: uuidSchema, by: staffRefSchema });
+
 /** A patient still waiting to be seen has passed the target time for their acuity. */
 export const queueEntryOverdueV1 = z.object({ entry: queueEntrySchema, targetMinutes: z.number().int() });
 
@@ -58,6 +61,7 @@ export const notificationsCreatedV1 = z.object({
 
 export const domainEvents = {
   'patient.created': { version: 1, schema: patientCreatedV1 },
+  'patient.identity_verified': { version: 1, schema: patientIdentityVerifiedV1 },
   'queue.entry.added': { version: 2, schema: queueEntryAdded },
   'queue.entry.updated': { version: 1, schema: queueEntryUpdatedV1 },
   'careplan.drafted': { version: 1, schema: carePlanEventV1 },

@@ -62,7 +62,7 @@ export function nameKey(firstName: string, lastName: string): string {
 export const phoneSchema = z
   .string()
   .trim()
-  .regex(/^\+?[\d\s().-]{6,20}$/, 'Enter a phone number');
+  .regex(/^\+?[\d ().-]{6,20}$/, 'Enter a phone number');
 
 export const walkInInput = z.object({
   firstName: nameSchema,

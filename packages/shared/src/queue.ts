@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { eventIdSchema, uuidSchema } from './fields.js';
+import { eventIdSchema, freeText, singleLineText, uuidSchema } from './fields.js';
 
 export const queueStatuses = ['waiting', 'in_triage', 'with_clinician', 'done', 'left'] as const;
 export const queueStatusSchema = z.enum(queueStatuses);
@@ -45,6 +45,8 @@ export type StaffRef = z.infer<typeof staffRefSchema>;
 
 export const roomSchema = z.object({ id: uuidSchema, name: z.string() });
 export type Room = z.infer<typeof roomSchema>;
+
+export const createRoomInput = z.object({ name: singleLineText(60) });
 
 export const queueEntrySchema = z.object({
   id: uuidSchema,
@@ -112,7 +114,7 @@ export type TransitionInput = z.infer<typeof transitionInput>;
 export const triageInput = z.object({
   ...versioned,
   acuity: acuitySchema,
-  note: z.string().trim().max(2000, 'Must be at most 2000 characters').optional(),
+  note: freeText(2000).optional(),
 });
 export type TriageInput = z.infer<typeof triageInput>;
 

@@ -65,9 +65,13 @@ export async function draftCarePlan(tx: Db, input: DraftCarePlanInput, by: Staff
   return { plan, events: [{ type: 'careplan.drafted', payload: { plan, by } }] };
 }
 
-/** Draft → active, signed by the approver; the plan it replaces, if any, is superseded. */
+/**
+ * Draft → active, signed by the approver; the plan it replaces, if any, is superseded. Four eyes:
+ * the approver is never the clinician who drafted it.
+ */
 export async function approveCarePlan(tx: Db, planId: string, by: StaffRef): Promise<PlanChange> {
   const row = await lockPlan(tx, planId);
+  if (row.draftedById === by.id) throw new AppError('OWN_DRAFT');
   if (row.status !== 'draft') {
     throw new AppError('INVALID_TRANSITION', `This plan is no longer awaiting approval (${row.status})`);
   }

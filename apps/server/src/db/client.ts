@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
@@ -9,6 +8,7 @@ import { migrate as migratePg } from 'drizzle-orm/node-postgres/migrator';
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
 import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import pg from 'pg';
+import { ensurePrivateDir, makeTreePrivate } from '../data-dir.js';
 
 /** The query builder every module uses; a transaction (`tx`) has the same type. */
 export type Db = PgDatabase<PgQueryResultHKT>;
@@ -59,18 +59,30 @@ export function connectPostgres(url: string, options: { max?: number } = {}): Da
 
 /** PGlite: real Postgres in WASM, one connection, one process per data directory. */
 export function connectPglite(dataDir: string | undefined): Database {
-  if (dataDir !== undefined) mkdirSync(path.dirname(path.resolve(dataDir)), { recursive: true });
+  // Its files hold health data and password hashes: the directory is the owner's alone.
+  if (dataDir !== undefined) ensurePrivateDir(path.resolve(dataDir));
+  // PGlite writes its files 0666 whatever the umask: the 0700 directory guards them while it
+  // runs, and they are made the owner's alone once it has started and again when it stops.
+  const tighten = () => {
+    if (dataDir !== undefined) makeTreePrivate(path.resolve(dataDir));
+  };
   const client = new PGlite(dataDir);
   const db = drizzlePglite(client) as unknown as Db;
   return {
     db,
     kind: 'pglite',
-    migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder }),
+    migrate: async () => {
+      await migratePglite(drizzlePglite(client), { migrationsFolder });
+      tighten();
+    },
     // PGlite allows one process per data directory: there is nobody to race.
     withStartupLock: (work) => work(),
     ping: async () => {
       await db.execute(sql`select 1`);
     },
-    close: () => client.close(),
+    close: async () => {
+      await client.close();
+      tighten();
+    },
   };
 }

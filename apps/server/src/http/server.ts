@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import fastifyCookie from '@fastify/cookie';
@@ -7,56 +6,89 @@ import { fastifyTRPCPlugin, type CreateFastifyContextOptions, type FastifyTRPCPl
 import Fastify from 'fastify';
 import type { Logger } from 'pino';
 import type { Phos } from '../app.js';
-import { SESSION_COOKIE } from '../identity/sessions.js';
-import { userForSession } from '../identity/sessions.js';
+import type { TrustProxy } from '../env.js';
+import { resolveSession, sessionCookieName } from '../identity/sessions.js';
 import { createContextInner, type SessionCookie } from '../trpc/context.js';
 import { appRouter, type AppRouter } from '../trpc/router.js';
+import {
+  defaultHttpLimits,
+  fastifyTrustProxy,
+  isTrpcRequest,
+  registerHardening,
+  requestIdOf,
+  serverLimits,
+  type HttpLimits,
+} from './hardening.js';
+import { refuseBatchedAuthMutations } from './signInBatching.js';
 
 export interface HttpOptions {
   phos: Phos;
   log: Logger;
   /** The built web app; served at `/` with a fallback to index.html for client routes. */
   webDir?: string | undefined;
-  /** Trust X-Forwarded-* from a proxy in front (for Secure cookies behind https). */
-  trustProxy?: boolean;
+  /** Whose X-Forwarded-* to believe (client address, https for Secure cookies and HSTS). */
+  trustProxy?: TrustProxy;
+  /** Request timeouts and the body limit; tests shorten them. */
+  limits?: Partial<HttpLimits>;
 }
 
-export async function buildHttpServer({ phos, log, webDir, trustProxy = false }: HttpOptions) {
+export async function buildHttpServer({ phos, log, webDir, trustProxy = false, limits }: HttpOptions) {
   const app = Fastify({
     loggerInstance: log,
-    genReqId: () => randomUUID(),
-    trustProxy,
+    genReqId: requestIdOf,
+    trustProxy: fastifyTrustProxy(trustProxy),
     routerOptions: { maxParamLength: 5000 },
+    ...serverLimits({ ...defaultHttpLimits, ...limits }),
   });
 
+  await registerHardening(app, appRouter);
+  refuseBatchedAuthMutations(app, appRouter);
   await app.register(fastifyCookie);
 
   // tRPC also parses form data; Phos takes JSON only. This also stops cross-site form posts.
   app.addHook('onRequest', async (request, reply) => {
-    if (request.method !== 'POST' || !request.url.startsWith('/trpc/')) return;
+    if (request.method !== 'POST' || !isTrpcRequest(request)) return;
     const type = request.headers['content-type'] ?? '';
     if (!/^application\/json\b/i.test(type)) {
       await reply.code(415).send({ error: { message: 'Only application/json request bodies are accepted' } });
     }
   });
 
-  async function createContext({ req, res }: CreateFastifyContextOptions) {
-    const token = req.cookies[SESSION_COOKIE] ?? null;
-    const user = token ? await userForSession(phos.services.db, token) : null;
+  /**
+   * Activity renews the session; a stream does not (a dashboard left open must still idle out),
+   * nor does reading the session's state to warn before it ends (keepAlive renews it itself).
+   */
+  function renewsSession(info: CreateFastifyContextOptions['info']): boolean {
+    const quiet = ['auth.session', 'auth.keepAlive'];
+    return info.type !== 'subscription' && info.calls.some((call) => !quiet.includes(call.path));
+  }
+
+  async function createContext({ req, res, info }: CreateFastifyContextOptions) {
+    // A session cookie (no Expires): it goes when the browser closes, and the server ends it sooner.
+    const secure = req.protocol === 'https';
+    const cookieName = sessionCookieName(secure);
+    const cookieOptions = { httpOnly: true, sameSite: 'lax', secure, path: '/' } as const;
+    const token = req.cookies[cookieName] ?? null;
+    const resolved = token
+      ? await resolveSession(phos.services.db, token, phos.services.sessionPolicy, { renew: renewsSession(info) })
+      : null;
     const sessionCookie: SessionCookie = {
       set(value) {
-        void res.setCookie(SESSION_COOKIE, value, {
-          httpOnly: true,
-          sameSite: 'lax',
-          secure: req.protocol === 'https',
-          path: '/',
-        });
+        void res.setCookie(cookieName, value, cookieOptions);
       },
       clear() {
-        void res.clearCookie(SESSION_COOKIE, { path: '/' });
+        void res.clearCookie(cookieName, cookieOptions);
       },
     };
-    return createContextInner({ services: phos.services, user, sessionToken: token, sessionCookie, requestId: req.id, ip: req.ip });
+    return createContextInner({
+      services: phos.services,
+      user: resolved?.user ?? null,
+      session: resolved?.session ?? null,
+      sessionToken: token,
+      sessionCookie,
+      requestId: req.id,
+      ip: req.ip,
+    });
   }
 
   await app.register(fastifyTRPCPlugin, {

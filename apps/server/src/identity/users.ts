@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { CreateUserInput, User } from '@phos/shared';
 import type { Db } from '../db/client.js';
 import { writeOutbox } from '../events/outbox.js';
@@ -24,9 +24,14 @@ function isUniqueViolation(error: unknown): boolean {
 /**
  * Creates an account and states, in the same transaction, that a user registered. Identity
  * says nothing about patients: whoever cares about `user.registered` takes it from there.
- * Returns the user and the id of the outbox event that announces it.
+ * Returns the user and the id of the outbox event that announces it. `alsoInTransaction` runs
+ * last in that transaction (the audit row), after the costly hashing, which stays outside it.
  */
-export async function createUser(db: Db, input: CreateUserInput): Promise<{ user: User; registrationId: string }> {
+export async function createUser(
+  db: Db,
+  input: CreateUserInput,
+  alsoInTransaction?: (tx: Db, created: { user: User; registrationId: string }) => Promise<void>,
+): Promise<{ user: User; registrationId: string }> {
   const passwordHash = await hashPassword(input.password);
   try {
     return await db.transaction(async (tx) => {
@@ -50,7 +55,9 @@ export async function createUser(db: Db, input: CreateUserInput): Promise<{ user
         dateOfBirth: input.dateOfBirth ?? null,
         registeredAt: row.createdAt.toISOString(),
       });
-      return { user: toUser(row), registrationId };
+      const created = { user: toUser(row), registrationId };
+      await alsoInTransaction?.(tx, created);
+      return created;
     });
   } catch (error) {
     if (isUniqueViolation(error)) throw new AppError('EMAIL_TAKEN', 'An account with this email already exists');
@@ -71,21 +78,40 @@ export async function findUserById(db: Db, id: string): Promise<User | undefined
   return row ? toUser(row) : undefined;
 }
 
-/** One answer for an unknown email and a wrong password, in about the same time. */
+/**
+ * One answer for an unknown email and a wrong password, in about the same time. Only the right
+ * password learns that the account is disabled: a guesser cannot tell disabled accounts apart.
+ */
 export async function authenticate(db: Db, email: string, password: string): Promise<User> {
   const row = await findUserByEmail(db, email);
   const valid = await verifyPassword(row?.passwordHash ?? (await decoyPasswordHash()), password);
   if (!row || !valid) throw new AppError('INVALID_CREDENTIALS');
+  if (row.disabledAt) throw new AppError('ACCOUNT_DISABLED');
   return toUser(row);
 }
 
+/** Enabled accounts of a role (whom to offer, e.g. as the clinician): a disabled one is not offered. */
 export async function listUsersByRole(db: Db, role: User['role']): Promise<User[]> {
-  const rows = await db.select().from(users).where(eq(users.role, role)).orderBy(users.lastName, users.firstName);
+  const rows = await db
+    .select()
+    .from(users)
+    .where(and(eq(users.role, role), isNull(users.disabledAt)))
+    .orderBy(users.lastName, users.firstName);
   return rows.map(toUser);
 }
 
 export function displayName(user: Pick<User, 'firstName' | 'lastName'>): string {
   return `${user.firstName} ${user.lastName}`;
+}
+
+/** The display names of these users, by id (for naming who acted, e.g. in the audit trail). */
+export async function displayNamesOf(db: Db, ids: readonly string[]): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db
+    .select({ id: users.id, firstName: users.firstName, lastName: users.lastName })
+    .from(users)
+    .where(inArray(users.id, [...ids]));
+  return new Map(rows.map((row) => [row.id, displayName(row)]));
 }
 
 export async function adminExists(db: Db): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { and, eq, gt } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
@@ -7,6 +7,7 @@ import { consumeEvents } from '../events/consumer.js';
 import { eventsChannel } from '../events/hub.js';
 import { appendEvents } from '../events/log.js';
 import { sessions, users } from '../identity/schema.js';
+import { isLiveSession } from '../identity/sessions.js';
 import { notifyFromEvents, type Directory } from '../notifications/notifications.js';
 import { flagOverdueEntries } from '../queue/overdue.js';
 import { getAcuityTargets } from '../queue/settings.js';
@@ -16,15 +17,16 @@ export const NOTIFICATIONS_CONSUMER = 'notifications';
 /** Recipients from identity: the rules name roles, not people. */
 export const identityDirectory: Directory = {
   async providers(db) {
-    const rows = await db.select({ id: users.id }).from(users).where(eq(users.role, 'Provider'));
+    const rows = await db.select({ id: users.id }).from(users).where(and(eq(users.role, 'Provider'), isNull(users.disabledAt)));
     return rows.map((row) => row.id);
   },
+  /** Providers with a live session: not idled out, not past its end, account enabled. */
   async signedInProviders(db) {
     const rows = await db
       .selectDistinct({ id: users.id })
       .from(users)
       .innerJoin(sessions, eq(sessions.userId, users.id))
-      .where(and(eq(users.role, 'Provider'), gt(sessions.expiresAt, new Date())));
+      .where(and(eq(users.role, 'Provider'), isLiveSession(new Date())));
     return rows.map((row) => row.id);
   },
 };

@@ -2,11 +2,12 @@ import { Queue, UnrecoverableError, Worker, type Job, type WorkerOptions } from 
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { DomainEvent } from '@phos/shared';
+import type { DomainEvent, StaffRef } from '@phos/shared';
 import type { Db } from '../db/client.js';
 import { appendEvents } from '../events/log.js';
 import { readOutbox } from '../events/outbox.js';
 import type { OutboxRow } from '../events/relay.js';
+import { displayName, findUserById } from '../identity/users.js';
 import { createPatientFromRegistration, createWalkInPatient, findPatient, type PatientRow } from '../patients/patients.js';
 import { activeEntryForPatient, addToQueue } from '../queue/queue.js';
 
@@ -112,14 +113,22 @@ async function processUserRegistered(deps: RegistrationDeps, registrationId: str
   return created ? 'patient-created' : 'already-processed';
 }
 
+/** The staff member who registered a walk-in, named as the record's identity verifier. */
+async function registeredByRef(db: Db, userId: string): Promise<StaffRef> {
+  const staff = await findUserById(db, userId);
+  if (!staff) throw new UnrecoverableError(`the staff member who registered a walk-in (${userId}) is unknown`);
+  return { id: staff.id, name: displayName(staff) };
+}
+
 /** A walk-in: a new patient and its entry, or an existing patient queued again. Idempotent. */
 async function processWalkIn(deps: RegistrationDeps, registrationId: string): Promise<RegistrationOutcome> {
   const walkIn = await readOutbox(deps.db, registrationId, 'walk_in.registered');
   if (!walkIn) throw new UnrecoverableError(`walk-in ${registrationId} is not in the outbox`);
 
   if (walkIn.existingPatientId === null) {
+    const registeredBy = await registeredByRef(deps.db, walkIn.registeredBy);
     const created = await commitAndAnnounce(deps, registrationId, async (tx) => {
-      const created = await createWalkInPatient(tx, registrationId, walkIn);
+      const created = await createWalkInPatient(tx, registrationId, walkIn, registeredBy);
       return created ? queueNewPatient(tx, created, registrationId) : null;
     });
     return created ? 'patient-created' : 'already-processed';

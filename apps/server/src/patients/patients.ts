@@ -1,14 +1,16 @@
-import { and, eq, isNotNull, ne, or, sql } from 'drizzle-orm';
+import { and, eq, isNotNull, isNull, ne, or, sql } from 'drizzle-orm';
 import {
   nameKey,
   type DomainEvent,
   type Identity,
   type PatientMatch,
+  type StaffRef,
   type UserRegisteredV1,
   type WalkInInput,
   type WalkInRegisteredV1,
 } from '@phos/shared';
 import type { Db } from '../db/client.js';
+import { AppError } from '../errors.js';
 import { writeOutbox } from '../events/outbox.js';
 import { patients } from './schema.js';
 
@@ -85,11 +87,15 @@ export async function createPatientFromRegistration(
   };
 }
 
-/** Creates a walk-in's patient record once per registration; a redelivery returns null. */
+/**
+ * Creates a walk-in's patient record once per registration; a redelivery returns null. The staff
+ * member who registered the person at the desk has seen them: the record starts verified by them.
+ */
 export async function createWalkInPatient(
   tx: Db,
   registrationId: string,
   walkIn: WalkInRegisteredV1,
+  registeredBy: StaffRef,
 ): Promise<Created | null> {
   const [patient] = await tx
     .insert(patients)
@@ -102,6 +108,9 @@ export async function createWalkInPatient(
       email: walkIn.email,
       phone: walkIn.phone,
       registeredAt: new Date(walkIn.registeredAt),
+      identityVerifiedAt: new Date(walkIn.registeredAt),
+      identityVerifiedById: registeredBy.id,
+      identityVerifiedByName: registeredBy.name,
     })
     .onConflictDoNothing({ target: patients.registrationId })
     .returning();
@@ -109,20 +118,41 @@ export async function createWalkInPatient(
   return { patient, events: [{ type: 'patient.created', payload: { patientId: patient.id, userId: null } }] };
 }
 
-/** Accepts a walk-in: states it in the outbox; the worker creates or queues the patient. */
-export async function registerWalkIn(db: Db, input: WalkInInput, registeredBy: string): Promise<string> {
-  return db.transaction((tx) =>
-    writeOutbox(tx, 'walk_in.registered', {
-      firstName: input.firstName,
-      lastName: input.lastName,
-      dateOfBirth: input.dateOfBirth,
-      email: input.email ?? null,
-      phone: input.phone ?? null,
-      existingPatientId: input.existingPatientId ?? null,
-      registeredBy,
-      registeredAt: new Date().toISOString(),
-    }),
-  );
+/**
+ * Accepts a walk-in in the caller's transaction: states it in the outbox; the worker creates or
+ * queues the patient.
+ */
+export async function registerWalkIn(tx: Db, input: WalkInInput, registeredBy: string): Promise<string> {
+  return writeOutbox(tx, 'walk_in.registered', {
+    firstName: input.firstName,
+    lastName: input.lastName,
+    dateOfBirth: input.dateOfBirth,
+    email: input.email ?? null,
+    phone: input.phone ?? null,
+    existingPatientId: input.existingPatientId ?? null,
+    registeredBy,
+    registeredAt: new Date().toISOString(),
+  });
+}
+
+/**
+ * Staff confirmed at the desk that the person is who the record says. Verifying a verified record
+ * changes nothing and states nothing; the first verifier stays on record.
+ */
+export async function verifyIdentity(
+  tx: Db,
+  patientId: string,
+  by: StaffRef,
+): Promise<{ patient: PatientRow; events: DomainEvent[] }> {
+  const [verified] = await tx
+    .update(patients)
+    .set({ identityVerifiedAt: new Date(), identityVerifiedById: by.id, identityVerifiedByName: by.name })
+    .where(and(eq(patients.id, patientId), isNull(patients.identityVerifiedAt)))
+    .returning();
+  if (verified) return { patient: verified, events: [{ type: 'patient.identity_verified', payload: { patientId, by } }] };
+  const patient = await findPatient(tx, patientId);
+  if (!patient) throw new AppError('NOT_FOUND', 'No such patient');
+  return { patient, events: [] };
 }
 
 /** Staff found the possible duplicate to be a different person; returns false if there was none. */

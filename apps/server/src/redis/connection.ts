@@ -28,3 +28,11 @@ export function connectBlocking(target: RedisTarget, extra: RedisOptions = {}): 
 export function connectFailFast(target: RedisTarget): Redis {
   return new Redis({ ...redisOptions(target), enableOfflineQueue: false, maxRetriesPerRequest: 1 });
 }
+
+/**
+ * A connection for checks on a request's path (sign-in throttling): commands wait for a
+ * (re)connect, but at most `timeoutMs`, then fail, so the request is answered either way.
+ */
+export function connectBounded(target: RedisTarget, timeoutMs = 2_000): Redis {
+  return new Redis({ ...redisOptions(target), commandTimeout: timeoutMs, maxRetriesPerRequest: 1 });
+}

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { ensurePrivateDir } from '../data-dir.js';
 
 export interface EmbeddedRedis {
   socketPath: string;
@@ -38,7 +39,8 @@ async function respondsToPing(socketPath: string): Promise<boolean> {
  */
 export async function startEmbeddedRedis(dir: string): Promise<EmbeddedRedis> {
   const absolute = path.resolve(dir);
-  mkdirSync(absolute, { recursive: true });
+  // Job data and the AOF live here: the directory is the owner's alone.
+  ensurePrivateDir(absolute);
   const socketPath = path.join(absolute, 'redis.sock');
   const ownerFile = path.join(absolute, 'owner.pid');
   if (await respondsToPing(socketPath)) {

@@ -1,4 +1,5 @@
 import { adminRouter } from './routers/admin.js';
+import { auditRouter } from './routers/audit.js';
 import { authRouter } from './routers/auth.js';
 import { carePlansRouter } from './routers/carePlans.js';
 import { notificationsRouter } from './routers/notifications.js';
@@ -17,6 +18,7 @@ export const appRouter = router({
   notifications: notificationsRouter,
   registration: registrationRouter,
   visit: visitRouter,
+  audit: auditRouter,
 });
 
 export type AppRouter = typeof appRouter;

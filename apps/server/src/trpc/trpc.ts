@@ -2,21 +2,33 @@ import { initTRPC, TRPCError } from '@trpc/server';
 import { appErrorCodes, staffRoles, type Role, type User } from '@phos/shared';
 import { z, ZodError } from 'zod';
 import { AppError } from '../errors.js';
+import { auditRecorder, settleAudit, type AuditRecorder, type Meta } from './auditTrail.js';
 import type { Context } from './context.js';
+import { hubUntil, untilSessionEnds } from './streams.js';
 
-const t = initTRPC.context<Context>().create({
-  errorFormatter({ shape, error }) {
+/** What the caller of a failed procedure sees for anything unexpected. */
+function unexpectedErrorMessage(requestId: string | null): string {
+  return requestId ? `Something went wrong (request ${requestId})` : 'Something went wrong';
+}
+
+const t = initTRPC.context<Context>().meta<Meta>().create({
+  errorFormatter({ shape, error, ctx }) {
     const cause = error.cause;
     const zodError = error.code === 'BAD_REQUEST' && cause instanceof ZodError ? z.flattenError(cause) : null;
     // Stacks stay in the server's log; a client never sees one.
     const { stack: _stack, ...data } = shape.data;
+    const requestId = ctx?.requestId ?? null;
+    // An unexpected error's message may hold SQL, its parameters (a password hash, a name) or
+    // driver detail: that goes to the (redacted) log, and the caller gets an id to quote.
+    const unexpected = error.code === 'INTERNAL_SERVER_ERROR';
     return {
       ...shape,
-      message: zodError ? 'Invalid input' : shape.message,
+      message: unexpected ? unexpectedErrorMessage(requestId) : zodError ? 'Invalid input' : shape.message,
       data: {
         ...data,
-        appCode: cause instanceof AppError ? cause.appCode : null,
+        appCode: unexpected ? ('INTERNAL' as const) : cause instanceof AppError ? cause.appCode : null,
         zodError,
+        requestId,
       },
     };
   },
@@ -39,9 +51,39 @@ const mapAppErrors = t.middleware(async function mapAppErrors({ next }) {
   return result;
 });
 
+/**
+ * Every call gets `ctx.audit`; a procedure declared with `auditRead`/`auditWrite` leaves exactly
+ * one audit row, refusals included, since this runs before the sign-in and role checks.
+ */
+const recordAccess = t.middleware(async function recordAccess({ ctx, meta, path, getRawInput, next }) {
+  const recorder = auditRecorder(ctx, path);
+  const audit: AuditRecorder = recorder;
+  const result = await next({ ctx: { audit } });
+  if (!meta?.audit) return result;
+  return settleAudit({ ctx, path, spec: meta.audit, input: await getRawInput(), recorder }, result);
+});
+
 const requireUser = t.middleware(function requireUser({ ctx, next }) {
   if (!ctx.user) throw new AppError('NOT_SIGNED_IN');
   return next({ ctx: { ...ctx, user: ctx.user } });
+});
+
+/**
+ * A subscription takes one of its session's stream slots and ends, with SESSION_ENDED, when the
+ * session does. A context with a user but no session is an in-process caller (tests, scripts):
+ * over HTTP a user only ever comes with its session.
+ */
+const endWithSession = t.middleware(async function endWithSession({ ctx, type, signal, next }) {
+  if (type !== 'subscription' || !ctx.session || !ctx.user) return next();
+  const stream = ctx.services.streams.open({ tokenHash: ctx.session.tokenHash, userId: ctx.user.id, role: ctx.user.role });
+  // A client gone before its stream started would never run the stream's cleanup.
+  signal?.addEventListener('abort', stream.close, { once: true });
+  const result = await next({ ctx: { services: { ...ctx.services, hub: hubUntil(ctx.services.hub, stream.signal) } } });
+  if (!result.ok) {
+    stream.close();
+    return result;
+  }
+  return { ...result, data: untilSessionEnds(result.data as AsyncIterable<unknown>, stream) };
 });
 
 function requireRole(allowed: readonly Role[]) {
@@ -52,8 +94,10 @@ function requireRole(allowed: readonly Role[]) {
   });
 }
 
-export const publicProcedure = t.procedure.use(mapAppErrors);
-export const authedProcedure = publicProcedure.use(requireUser);
+export const publicProcedure = t.procedure.use(mapAppErrors).use(recordAccess);
+export const authedProcedure = publicProcedure.use(requireUser).use(endWithSession);
 export const providerProcedure = authedProcedure.use(requireRole(staffRoles));
+/** Clinical judgement (signing a care plan): Providers only, never an Admin. */
+export const clinicianProcedure = authedProcedure.use(requireRole(['Provider']));
 export const adminProcedure = authedProcedure.use(requireRole(['Admin']));
 export const patientProcedure = authedProcedure.use(requireRole(['Patient']));

@@ -1,68 +1,118 @@
-import { approveCarePlanInput, carePlanSchema, draftCarePlanInput, patientByIdInput, rejectCarePlanInput } from '@phos/shared';
+import {
+  approveCarePlanInput,
+  carePlanSchema,
+  draftCarePlanInput,
+  myCarePlansOutput,
+  patientByIdInput,
+  rejectCarePlanInput,
+  type CarePlan,
+} from '@phos/shared';
 import { z } from 'zod';
-import { approveCarePlan, carePlansOfPatient, draftCarePlan, rejectCarePlan } from '../../careplans/careplans.js';
+import { approveCarePlan, carePlansOfPatient, draftCarePlan, findCarePlan, rejectCarePlan } from '../../careplans/careplans.js';
 import { commitWithEvents, headEventId } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
 import { findPatient, findPatientByUserId } from '../../patients/patients.js';
+import { auditRead, auditWrite, idInInput, ownPatient, patientInInput, type AboutCall } from '../auditTrail.js';
 import { staffRef } from '../staff.js';
-import { patientProcedure, providerProcedure, router } from '../trpc.js';
+import { clinicianProcedure, patientProcedure, providerProcedure, router } from '../trpc.js';
 
 const planOutput = z.object({ plan: carePlanSchema });
 const plansOutput = z.object({ plans: z.array(carePlanSchema) });
 
+/** What a care plan's audit row names: its patient, and the plan in the detail. */
+function aboutPlan(plan: CarePlan) {
+  return { patientIds: [plan.patientId], detail: { planId: plan.id } };
+}
+
+/** The same for a refused signature (an Admin's, or the drafter's own), so the patient's trail shows it. */
+const planInInput: AboutCall = async ({ ctx, input }) => {
+  const planId = idInInput(input, 'planId');
+  const plan = planId ? await findCarePlan(ctx.db, planId) : undefined;
+  return plan ? aboutPlan(plan) : { patientIds: [] };
+};
+
 export const carePlansRouter = router({
   /** Every plan of a patient, newest first: drafts, active, rejected and replaced. Staff only. */
   forPatient: providerProcedure
+    .meta(auditRead(patientInInput('id')))
     .input(patientByIdInput)
     .output(plansOutput)
     .query(async ({ ctx, input }) => ({ plans: await carePlansOfPatient(ctx.db, input.id) })),
 
-  /** The signed-in Patient's active care plans. */
-  mine: patientProcedure.output(plansOutput).query(async ({ ctx }) => {
-    const patient = await findPatientByUserId(ctx.db, ctx.user.id);
-    return { plans: patient ? await carePlansOfPatient(ctx.db, patient.id, { activeOnly: true }) : [] };
-  }),
+  /**
+   * The signed-in Patient's active care plans: none until staff have confirmed their identity, so
+   * a stranger who pre-registered in someone's name never reads that person's plans.
+   */
+  mine: patientProcedure
+    .meta(auditRead(ownPatient))
+    .output(myCarePlansOutput)
+    .query(async ({ ctx }) => {
+      const patient = await findPatientByUserId(ctx.db, ctx.user.id);
+      if (!patient?.identityVerifiedAt) return { plans: [], identityVerified: false };
+      return { plans: await carePlansOfPatient(ctx.db, patient.id, { activeOnly: true }), identityVerified: true };
+    }),
 
   draft: providerProcedure
+    .meta(auditWrite(patientInInput('patientId')))
     .input(draftCarePlanInput)
     .output(planOutput)
     .mutation(async ({ ctx, input }) => {
       if (!(await findPatient(ctx.db, input.patientId))) throw new AppError('NOT_FOUND', 'No such patient');
-      const { result, lastEventId } = await commitWithEvents(ctx.db, (tx) => draftCarePlan(tx, input, staffRef(ctx.user)));
+      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
+        const change = await draftCarePlan(tx, input, staffRef(ctx.user));
+        await ctx.audit.record(tx, aboutPlan(change.plan));
+        return change;
+      });
       ctx.services.announce(lastEventId);
       return { plan: result.plan };
     }),
 
-  approve: providerProcedure
+  /** The signature: by a Provider other than the drafter (four eyes), never by an Admin. */
+  approve: clinicianProcedure
+    .meta(auditWrite(planInInput))
     .input(approveCarePlanInput)
     .output(planOutput)
     .mutation(async ({ ctx, input }) => {
-      const { result, lastEventId } = await commitWithEvents(ctx.db, (tx) =>
-        approveCarePlan(tx, input.planId, staffRef(ctx.user)),
-      );
+      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
+        const change = await approveCarePlan(tx, input.planId, staffRef(ctx.user));
+        await ctx.audit.record(tx, aboutPlan(change.plan));
+        return change;
+      });
       ctx.services.announce(lastEventId);
       return { plan: result.plan };
     }),
 
-  reject: providerProcedure
+  /** A clinical judgement too, so Providers only; the drafter may withdraw their own draft this way. */
+  reject: clinicianProcedure
+    .meta(auditWrite(planInInput))
     .input(rejectCarePlanInput)
     .output(planOutput)
     .mutation(async ({ ctx, input }) => {
-      const { result, lastEventId } = await commitWithEvents(ctx.db, (tx) =>
-        rejectCarePlan(tx, input.planId, input.reason, staffRef(ctx.user)),
-      );
+      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
+        const change = await rejectCarePlan(tx, input.planId, input.reason, staffRef(ctx.user));
+        await ctx.audit.record(tx, aboutPlan(change.plan));
+        return change;
+      });
       ctx.services.announce(lastEventId);
       return { plan: result.plan };
     }),
 
-  /** Tells the signed-in Patient when one of their care plans becomes active or is replaced. */
-  onMine: patientProcedure.subscription(async function* ({ ctx, signal }) {
+  /**
+   * Tells the signed-in Patient when one of their care plans becomes active or is replaced, or
+   * when staff confirm their identity and their plans become readable. Nothing while unverified.
+   */
+  onMine: patientProcedure.meta(auditRead(ownPatient)).subscription(async function* ({ ctx, signal }) {
     const since = (await headEventId(ctx.db)).toString();
     for await (const event of streamEvents(ctx.db, ctx.services.hub, since, signal)) {
-      if (event.type !== 'careplan.approved') continue;
+      if (event.type !== 'careplan.approved' && event.type !== 'patient.identity_verified') continue;
       const patient = await findPatientByUserId(ctx.db, ctx.user.id);
-      if (patient?.id === event.payload.plan.patientId) yield { planId: event.payload.plan.id };
+      if (!patient?.identityVerifiedAt) continue;
+      if (event.type === 'patient.identity_verified' && event.payload.patientId === patient.id) {
+        yield { type: event.type };
+      } else if (event.type === 'careplan.approved' && event.payload.plan.patientId === patient.id) {
+        yield { type: event.type, planId: event.payload.plan.id };
+      }
     }
   }),
 });

@@ -1,12 +1,23 @@
 import { tracked } from '@trpc/server';
-import { inboxOutput, markReadInput, notificationSchema, queueOnChangeInput } from '@phos/shared';
+import { inboxOutput, markReadInput, notificationSchema, queueOnChangeInput, type Inbox } from '@phos/shared';
 import { z } from 'zod';
 import { streamEvents } from '../../events/stream.js';
 import { inboxOf, markRead } from '../../notifications/notifications.js';
+import { auditRead, noPatient, patientsInOutput } from '../auditTrail.js';
 import { authedProcedure, router } from '../trpc.js';
 
+/** The patients an inbox names: each notification links to the patient it is about. */
+function patientsLinkedFrom({ notifications }: Inbox): string[] {
+  const ids = notifications.flatMap((notification) => /^\/patients\/([0-9a-f-]{36})$/i.exec(notification.link)?.[1] ?? []);
+  return [...new Set(ids)];
+}
+
 export const notificationsRouter = router({
-  inbox: authedProcedure.output(inboxOutput).query(({ ctx }) => inboxOf(ctx.db, ctx.user.id)),
+  /** Notifications carry patient names: reading them is reading those patients. */
+  inbox: authedProcedure
+    .meta(auditRead(patientsInOutput(patientsLinkedFrom)))
+    .output(inboxOutput)
+    .query(({ ctx }) => inboxOf(ctx.db, ctx.user.id)),
 
   markRead: authedProcedure
     .input(markReadInput)
@@ -22,7 +33,7 @@ export const notificationsRouter = router({
   }),
 
   /** The caller's new notifications, live, resuming from `lastEventId` like the queue stream. */
-  onNew: authedProcedure.input(queueOnChangeInput).subscription(async function* ({ ctx, input, signal }) {
+  onNew: authedProcedure.meta(auditRead(noPatient)).input(queueOnChangeInput).subscription(async function* ({ ctx, input, signal }) {
     for await (const event of streamEvents(ctx.db, ctx.services.hub, input?.lastEventId, signal)) {
       if (event.type !== 'notifications.created') continue;
       for (const { userId, ...notification } of event.payload.notifications) {

@@ -7,14 +7,26 @@ import {
   eventIdSchema,
   staffRoles,
   walkInInput,
+  type Patient,
+  type PatientMatch,
 } from '@phos/shared';
 import { tracked } from '@trpc/server';
 import { z } from 'zod';
+import type { Db } from '../../db/client.js';
 import { appendEvents, type LoggedEvent } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
-import { dismissPossibleDuplicate, findMatches, findPatient, identityOf, registerWalkIn } from '../../patients/patients.js';
+import {
+  dismissPossibleDuplicate,
+  findMatches,
+  findPatient,
+  identityOf,
+  registerWalkIn,
+  verifyIdentity,
+  type PatientRow,
+} from '../../patients/patients.js';
 import { activeEntryForPatient, dismissDuplicateFlag, journeyOfPatient, latestEntryForPatient } from '../../queue/queue.js';
+import { auditRead, auditWrite, patientInInput, patientsInOutput } from '../auditTrail.js';
 import { staffRef } from '../staff.js';
 import { authedProcedure, providerProcedure, router } from '../trpc.js';
 
@@ -22,6 +34,7 @@ import { authedProcedure, providerProcedure, router } from '../trpc.js';
 export function patientOf(event: LoggedEvent): string | null {
   switch (event.type) {
     case 'patient.created':
+    case 'patient.identity_verified':
       return event.payload.patientId;
     case 'queue.entry.added':
     case 'queue.entry.updated':
@@ -36,9 +49,28 @@ export function patientOf(event: LoggedEvent): string | null {
   }
 }
 
+/** A patient record as its reader may see it: demographics and queue status, no clinical content. */
+async function patientView(db: Db, patient: PatientRow, readByStaff: boolean): Promise<Patient> {
+  const entry = await latestEntryForPatient(db, patient.id);
+  return {
+    id: patient.id,
+    firstName: patient.firstName,
+    lastName: patient.lastName,
+    dateOfBirth: patient.dateOfBirth,
+    email: patient.email,
+    phone: patient.phone,
+    registeredAt: patient.registeredAt.toISOString(),
+    queueStatus: entry?.status ?? null,
+    // A registrant is never told their registration looked like someone else's.
+    possibleDuplicateOf: readByStaff ? patient.possibleDuplicateOf : null,
+    identity: identityOf(patient),
+  };
+}
+
 export const patientsRouter = router({
   /** Staff read any patient; a Patient reads only their own record. */
   byId: authedProcedure
+    .meta(auditRead(patientInInput('id')))
     .input(patientByIdInput)
     .output(patientSchema)
     .query(async ({ ctx, input }) => {
@@ -48,30 +80,38 @@ export const patientsRouter = router({
         throw new AppError('FORBIDDEN');
       }
       if (!patient) throw new AppError('NOT_FOUND', 'No such patient');
-      const entry = await latestEntryForPatient(ctx.db, patient.id);
-      return {
-        id: patient.id,
-        firstName: patient.firstName,
-        lastName: patient.lastName,
-        dateOfBirth: patient.dateOfBirth,
-        email: patient.email,
-        phone: patient.phone,
-        registeredAt: patient.registeredAt.toISOString(),
-        queueStatus: entry?.status ?? null,
-        // A registrant is never told their registration looked like someone else's.
-        possibleDuplicateOf: isStaff ? patient.possibleDuplicateOf : null,
-        identity: identityOf(patient),
-      };
+      return patientView(ctx.db, patient, isStaff);
+    }),
+
+  /**
+   * Staff confirmed at the desk that the person is who the record says (an identity document,
+   * and for a self-registered record, that they hold its account). Until then its owner sees no
+   * clinical content and no walk-in is queued on it.
+   */
+  verifyIdentity: providerProcedure
+    .meta(auditWrite(patientInInput('id')))
+    .input(patientByIdInput)
+    .output(patientSchema)
+    .mutation(async ({ ctx, input }) => {
+      const { patient, lastEventId } = await ctx.db.transaction(async (tx) => {
+        const { patient, events } = await verifyIdentity(tx, input.id, staffRef(ctx.user));
+        await ctx.audit.record(tx, { patientIds: [patient.id], detail: { alreadyVerified: events.length === 0 } });
+        return { patient, lastEventId: events.length > 0 ? await appendEvents(tx, events) : null };
+      });
+      if (lastEventId !== null) ctx.services.announce(lastEventId);
+      return patientView(ctx.db, patient, true);
     }),
 
   /** The queue journey: every visit with its transitions and triage history. Staff only. */
   journey: providerProcedure
+    .meta(auditRead(patientInInput('id')))
     .input(patientByIdInput)
     .output(journeySchema)
     .query(async ({ ctx, input }) => ({ visits: await journeyOfPatient(ctx.db, input.id) })),
 
   /** Staff reviewed a flagged registration: a different person, so the flag goes everywhere. */
   dismissDuplicate: providerProcedure
+    .meta(auditWrite(patientInInput('id')))
     .input(patientByIdInput)
     .output(z.object({ ok: z.literal(true) }))
     .mutation(async ({ ctx, input }) => {
@@ -80,6 +120,7 @@ export const patientsRouter = router({
         if (!(await dismissPossibleDuplicate(tx, input.id))) {
           throw new AppError('NOT_FOUND', 'This patient is not flagged as a possible duplicate');
         }
+        await ctx.audit.record(tx, { patientIds: [input.id] });
         const changes = await dismissDuplicateFlag(tx, input.id, by);
         const events = changes.flatMap((change) => change.events);
         return events.length > 0 ? appendEvents(tx, events) : null;
@@ -90,26 +131,36 @@ export const patientsRouter = router({
 
   /** Likely existing records for a person staff are about to register. */
   findMatches: providerProcedure
+    .meta(auditRead(patientsInOutput(({ matches }: { matches: PatientMatch[] }) => matches.map((match) => match.id))))
     .input(findMatchesInput)
     .output(z.object({ matches: z.array(patientMatchSchema) }))
     .query(async ({ ctx, input }) => ({ matches: await findMatches(ctx.db, input) })),
 
   /**
    * Registers a walk-in through the same outbox → job → worker path as self-registration, with
-   * no account. With `existingPatientId` the existing patient is queued instead of duplicated.
+   * no account. With `existingPatientId` the existing patient is queued instead of duplicated,
+   * once staff have confirmed that the person is who that record says.
    */
   registerWalkIn: providerProcedure
+    .meta(auditWrite(patientInInput('existingPatientId')))
     .input(walkInInput)
     .output(z.object({ registrationId: z.uuid() }))
     .mutation(async ({ ctx, input }) => {
       if (input.existingPatientId) {
         const existing = await findPatient(ctx.db, input.existingPatientId);
         if (!existing) throw new AppError('NOT_FOUND', 'No such patient');
+        // A self-registered record may be anyone's claim to the name: queuing the real person's
+        // visit on it would hand its account their care plans.
+        if (!existing.identityVerifiedAt) throw new AppError('IDENTITY_NOT_VERIFIED');
         if (await activeEntryForPatient(ctx.db, existing.id)) {
           throw new AppError('ALREADY_QUEUED', `${existing.firstName} ${existing.lastName} is already in the queue`);
         }
       }
-      const registrationId = await registerWalkIn(ctx.db, input, ctx.user.id);
+      const registrationId = await ctx.db.transaction(async (tx) => {
+        const registrationId = await registerWalkIn(tx, input, ctx.user.id);
+        await ctx.audit.record(tx, { patientIds: input.existingPatientId ? [input.existingPatientId] : [], detail: { registrationId } });
+        return registrationId;
+      });
       ctx.services.kickRelay();
       ctx.log.info({ registrationId, by: ctx.user.id }, 'walk-in registered');
       return { registrationId };
@@ -120,6 +171,7 @@ export const patientsRouter = router({
    * resumable like the queue stream; the page refetches what the signal names.
    */
   onChange: providerProcedure
+    .meta(auditRead(patientInInput('id')))
     .input(patientByIdInput.extend({ lastEventId: eventIdSchema.nullish() }))
     .subscription(async function* ({ ctx, input, signal }) {
       for await (const event of streamEvents(ctx.db, ctx.services.hub, input.lastEventId, signal)) {

@@ -11,6 +11,7 @@ import {
   triageInput,
   undoInput,
   type QueueChange,
+  type QueueEntry,
   type StaffRef,
 } from '@phos/shared';
 import { z } from 'zod';
@@ -18,8 +19,9 @@ import { commitWithEvents, headEventId, type LoggedEvent } from '../../events/lo
 import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
 import { displayName, findUserById, listUsersByRole } from '../../identity/users.js';
-import { listActiveEntries, transitionEntry, triageEntry, undoLastTransition } from '../../queue/queue.js';
+import { findEntry, listActiveEntries, transitionEntry, triageEntry, undoLastTransition } from '../../queue/queue.js';
 import { findRoom, getAcuityTargets, listRooms } from '../../queue/settings.js';
+import { auditRead, auditWrite, idInInput, noPatient, patientsInOutput, type AboutCall } from '../auditTrail.js';
 import type { Context } from '../context.js';
 import { staffRef } from '../staff.js';
 import { providerProcedure, router } from '../trpc.js';
@@ -31,6 +33,7 @@ function toQueueChange(event: LoggedEvent): QueueChange | null {
     case 'queue.entry.updated':
       return { type: 'queue.entry.updated', ...event.payload };
     case 'patient.created':
+    case 'patient.identity_verified':
     case 'careplan.drafted':
     case 'careplan.approved':
     case 'careplan.rejected':
@@ -48,18 +51,33 @@ async function clinicianRef(ctx: Context, clinicianId: string): Promise<StaffRef
 
 const entryOutput = z.object({ entry: queueEntrySchema });
 
+/** What a queue move's audit row names: the entry's patient, and the entry in the detail. */
+function aboutEntry(entry: QueueEntry) {
+  return { patientIds: [entry.patientId], detail: { entryId: entry.id } };
+}
+
+/** The same for a refused move, so a patient's trail shows the attempts too. */
+const entryInInput: AboutCall = async ({ ctx, input }) => {
+  const entryId = idInInput(input, 'entryId');
+  const entry = entryId ? await findEntry(ctx.db, entryId) : undefined;
+  return entry ? aboutEntry(entry) : { patientIds: [] };
+};
+
 export const queueRouter = router({
-  list: providerProcedure.output(queueListOutput).query(async ({ ctx }) => {
-    // One snapshot: the entries are exactly those the events up to lastEventId produced.
-    return ctx.db.transaction(
-      async (tx) => {
-        const lastEventId = await headEventId(tx);
-        const entries = await listActiveEntries(tx);
-        return { entries, lastEventId: lastEventId.toString() };
-      },
-      { isolationLevel: 'repeatable read', accessMode: 'read only' },
-    );
-  }),
+  list: providerProcedure
+    .meta(auditRead(patientsInOutput(({ entries }: { entries: QueueEntry[] }) => entries.map((entry) => entry.patientId))))
+    .output(queueListOutput)
+    .query(async ({ ctx }) => {
+      // One snapshot: the entries are exactly those the events up to lastEventId produced.
+      return ctx.db.transaction(
+        async (tx) => {
+          const lastEventId = await headEventId(tx);
+          const entries = await listActiveEntries(tx);
+          return { entries, lastEventId: lastEventId.toString() };
+        },
+        { isolationLevel: 'repeatable read', accessMode: 'read only' },
+      );
+    }),
 
   /** What a dashboard needs besides the entries: targets per acuity, rooms and clinicians. */
   settings: providerProcedure
@@ -76,6 +94,7 @@ export const queueRouter = router({
     }),
 
   transition: providerProcedure
+    .meta(auditWrite(entryInInput))
     .input(transitionInput)
     .output(entryOutput)
     .mutation(async ({ ctx, input }) => {
@@ -84,37 +103,48 @@ export const queueRouter = router({
       const clinician = seeing && input.clinicianId ? await clinicianRef(ctx, input.clinicianId) : undefined;
       const room = seeing && input.roomId ? await findRoom(ctx.db, input.roomId) : undefined;
       if (seeing && input.roomId && !room) throw new AppError('INVALID_INPUT', 'That room is not in use');
-      const { result, lastEventId } = await commitWithEvents(ctx.db, (tx) =>
-        transitionEntry(tx, { entryId: input.entryId, expectedVersion: input.expectedVersion, to: input.to, by, clinician, room }),
-      );
+      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
+        const change = await transitionEntry(tx, { entryId: input.entryId, expectedVersion: input.expectedVersion, to: input.to, by, clinician, room });
+        await ctx.audit.record(tx, aboutEntry(change.entry));
+        return change;
+      });
       ctx.services.announce(lastEventId);
       return { entry: result.entry };
     }),
 
   triage: providerProcedure
+    .meta(auditWrite(entryInInput))
     .input(triageInput)
     .output(entryOutput)
     .mutation(async ({ ctx, input }) => {
-      const { result, lastEventId } = await commitWithEvents(ctx.db, (tx) =>
-        triageEntry(tx, { ...input, by: staffRef(ctx.user) }),
-      );
+      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
+        const change = await triageEntry(tx, { ...input, by: staffRef(ctx.user) });
+        await ctx.audit.record(tx, aboutEntry(change.entry));
+        return change;
+      });
       ctx.services.announce(lastEventId);
       return { entry: result.entry };
     }),
 
   undo: providerProcedure
+    .meta(auditWrite(entryInInput))
     .input(undoInput)
     .output(entryOutput)
     .mutation(async ({ ctx, input }) => {
-      const { result, lastEventId } = await commitWithEvents(ctx.db, (tx) =>
-        undoLastTransition(tx, { ...input, by: staffRef(ctx.user) }),
-      );
+      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
+        const change = await undoLastTransition(tx, { ...input, by: staffRef(ctx.user) });
+        await ctx.audit.record(tx, aboutEntry(change.entry));
+        return change;
+      });
       ctx.services.announce(lastEventId);
       return { entry: result.entry };
     }),
 
-  /** Every queue change after `lastEventId`, once and in order, then live ones. */
-  onChange: providerProcedure.input(queueOnChangeInput).subscription(async function* ({ ctx, input, signal }) {
+  /**
+   * Every queue change after `lastEventId`, once and in order, then live ones. Audited as the
+   * stream opened; the rows it pushes are the list the dashboard read, kept current.
+   */
+  onChange: providerProcedure.meta(auditRead(noPatient)).input(queueOnChangeInput).subscription(async function* ({ ctx, input, signal }) {
     for await (const event of streamEvents(ctx.db, ctx.services.hub, input?.lastEventId, signal)) {
       const change = toQueueChange(event);
       if (change) yield tracked(event.id.toString(), queueChangeSchema.parse(change));

@@ -3,6 +3,7 @@ import type { Db } from '../../db/client.js';
 import { headEventId } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { findPatientByUserId } from '../../patients/patients.js';
+import { auditRead, ownPatient, patientsInOutput } from '../auditTrail.js';
 import { patientProcedure, router } from '../trpc.js';
 
 async function statusOf(db: Db, userId: string): Promise<RegistrationStatus> {
@@ -11,10 +12,13 @@ async function statusOf(db: Db, userId: string): Promise<RegistrationStatus> {
 }
 
 export const registrationRouter = router({
-  status: patientProcedure.output(registrationStatusSchema).query(({ ctx }) => statusOf(ctx.db, ctx.user.id)),
+  status: patientProcedure
+    .meta(auditRead(patientsInOutput(({ patientId }: RegistrationStatus) => (patientId ? [patientId] : []))))
+    .output(registrationStatusSchema)
+    .query(({ ctx }) => statusOf(ctx.db, ctx.user.id)),
 
   /** Yields the current state, then `ready` the moment the patient record is committed. */
-  onStatus: patientProcedure.subscription(async function* ({ ctx, signal }) {
+  onStatus: patientProcedure.meta(auditRead(ownPatient)).subscription(async function* ({ ctx, signal }) {
     const changes = streamEvents(ctx.db, ctx.services.hub, (await headEventId(ctx.db)).toString(), signal);
     const initial = await statusOf(ctx.db, ctx.user.id);
     yield initial;

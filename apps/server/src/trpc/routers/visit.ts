@@ -4,6 +4,7 @@ import { headEventId } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { findPatientByUserId } from '../../patients/patients.js';
 import { latestEntryForPatient, placeInQueue } from '../../queue/queue.js';
+import { auditRead, ownPatient, patientsInOutput } from '../auditTrail.js';
 import { patientProcedure, router } from '../trpc.js';
 
 async function visitOf(db: Db, userId: string): Promise<Visit> {
@@ -26,10 +27,13 @@ async function visitOf(db: Db, userId: string): Promise<Visit> {
 
 export const visitRouter = router({
   /** The signed-in Patient's own visit. */
-  mine: patientProcedure.output(visitSchema).query(({ ctx }) => visitOf(ctx.db, ctx.user.id)),
+  mine: patientProcedure
+    .meta(auditRead(patientsInOutput(({ patientId }: Visit) => (patientId ? [patientId] : []))))
+    .output(visitSchema)
+    .query(({ ctx }) => visitOf(ctx.db, ctx.user.id)),
 
   /** The same, live: the current state, then a new one whenever the queue moves in a way that changes it. */
-  onMine: patientProcedure.subscription(async function* ({ ctx, signal }) {
+  onMine: patientProcedure.meta(auditRead(ownPatient)).subscription(async function* ({ ctx, signal }) {
     // The head before the first read: every change after that read is in the stream.
     const changes = streamEvents(ctx.db, ctx.services.hub, (await headEventId(ctx.db)).toString(), signal);
     let last = await visitOf(ctx.db, ctx.user.id);

@@ -1,0 +1,48 @@
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
+import { deleteExpiredSessions } from '../identity/sessions.js';
+
+export const SESSIONS_QUEUE = 'sessions';
+const PURGE_JOB = 'sessions.purge';
+/** One scheduler id for every worker process: upserting it twice still makes one job per interval. */
+export const PURGE_SCHEDULER = 'purge-expired-sessions';
+
+export interface SessionsDeps {
+  db: Db;
+  log: Logger;
+}
+
+export function createSessionsQueue(connection: Redis, prefix: string): Queue {
+  return new Queue(SESSIONS_QUEUE, { connection, prefix });
+}
+
+/** Purges expired sessions every `everyMs`, across all worker processes together. */
+export async function schedulePurge(queue: Queue, everyMs: number): Promise<void> {
+  await queue.upsertJobScheduler(
+    PURGE_SCHEDULER,
+    { every: everyMs },
+    { name: PURGE_JOB, data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+  );
+}
+
+/** Runs the job named `name`; returns how many sessions it removed. */
+export async function processSessionsJob(deps: SessionsDeps, name: string): Promise<number> {
+  if (name !== PURGE_JOB) throw new UnrecoverableError(`no handler for job ${name}`);
+  const purged = await deleteExpiredSessions(deps.db);
+  if (purged > 0) deps.log.info({ purged }, 'expired sessions purged');
+  return purged;
+}
+
+export function startSessionsWorker(options: { connection: Redis; prefix: string; deps: SessionsDeps }): Worker {
+  const { connection, prefix, deps } = options;
+  const worker = new Worker(SESSIONS_QUEUE, (job) => processSessionsJob(deps, job.name), { connection, prefix });
+  worker.on('failed', (job, error) => deps.log.warn({ jobId: job?.id, job: job?.name, err: error }, 'session purge failed'));
+  worker.on('error', (error) => deps.log.warn({ err: error }, 'sessions worker error'));
+  return worker;
+}
+
+export async function closeSessionsWorker(worker: Worker): Promise<void> {
+  await worker.close();
+}

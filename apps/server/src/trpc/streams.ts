@@ -1,0 +1,174 @@
+import { TRPCError } from '@trpc/server';
+import { appErrorCodes } from '@phos/shared';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
+import { coalesce } from '../events/coalesce.js';
+import type { EventHub } from '../events/hub.js';
+import { AppError } from '../errors.js';
+import { liveSessionHolders, type StreamHolder } from '../identity/sessions.js';
+
+export function revocationsChannel(prefix: string): string {
+  return `${prefix}:sessions:revoked`;
+}
+
+/**
+ * Tells every api instance that sessions were signed out, disabled or re-roled, so each checks
+ * its open streams now. Carries nothing: the sessions table says which ones ended.
+ */
+export async function publishRevoked(redis: Redis, prefix: string): Promise<void> {
+  await redis.publish(revocationsChannel(prefix), '');
+}
+
+const ENDED = Symbol('session ended');
+
+export interface OpenStream {
+  /** Aborts when the stream closes: its session ended, or its client left. */
+  readonly signal: AbortSignal;
+  /** Resolves when the stream's session ended (not when its client left). */
+  readonly sessionEnded: Promise<typeof ENDED>;
+  /** Whether it has, now. */
+  readonly hasSessionEnded: () => boolean;
+  /** Frees the stream's slot; safe to call more than once. */
+  readonly close: () => void;
+}
+
+export interface StreamRegistry {
+  /** Claims one of the session's stream slots on this instance, or throws TOO_MANY_STREAMS. */
+  open(holder: StreamHolder): OpenStream;
+  /** Ends every stream whose session is no longer live, in one query. */
+  check(): Promise<void>;
+  /** Open streams on this instance, of one session or of all. */
+  openCount(tokenHash?: string): number;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * This api instance's open streams, by session. Each session is re-checked every
+ * `checkIntervalMs` (the guarantee: pub/sub may drop a message) and whenever any instance
+ * publishes a revocation (the fast path), so a stream lives no longer than its session.
+ */
+export function createStreamRegistry(options: {
+  db: Db;
+  /** A connection this registry may put in subscriber mode; none in a process without streams. */
+  subscriber?: Redis | undefined;
+  prefix: string;
+  log: Logger;
+  maxPerSession: number;
+  checkIntervalMs?: number;
+}): StreamRegistry {
+  const { db, subscriber, prefix, log, maxPerSession, checkIntervalMs = 1000 } = options;
+  const open = new Map<string, Set<{ holder: StreamHolder; end: () => void; close: () => void }>>();
+  let timer: NodeJS.Timeout | undefined;
+
+  const checker = coalesce(
+    async () => {
+      if (open.size === 0) return;
+      const live = await liveSessionHolders(db, [...open.keys()]);
+      for (const [tokenHash, streams] of open) {
+        const now = live.get(tokenHash);
+        for (const stream of streams) {
+          if (now?.userId !== stream.holder.userId || now.role !== stream.holder.role) stream.end();
+        }
+      }
+    },
+    (error) => log.warn({ err: error }, 'checking open streams failed; retrying on the next tick'),
+  );
+
+  const onMessage = (channel: string) => {
+    if (channel === revocationsChannel(prefix)) void checker.run();
+  };
+  // Messages sent while Redis was away are lost: check once it is back.
+  const onReady = () => void checker.run();
+
+  return {
+    open(holder) {
+      const streams = open.get(holder.tokenHash) ?? new Set();
+      if (streams.size >= maxPerSession) throw new AppError('TOO_MANY_STREAMS');
+      open.set(holder.tokenHash, streams);
+      const controller = new AbortController();
+      let ended!: (value: typeof ENDED) => void;
+      const sessionEnded = new Promise<typeof ENDED>((resolve) => (ended = resolve));
+      let hasEnded = false;
+      const close = () => {
+        streams.delete(entry);
+        if (streams.size === 0 && open.get(holder.tokenHash) === streams) open.delete(holder.tokenHash);
+        controller.abort();
+      };
+      const entry = {
+        holder,
+        close,
+        end: () => {
+          hasEnded = true;
+          ended(ENDED);
+          close();
+        },
+      };
+      streams.add(entry);
+      return { signal: controller.signal, sessionEnded, hasSessionEnded: () => hasEnded, close };
+    },
+    check: () => checker.run(),
+    openCount(tokenHash) {
+      if (tokenHash !== undefined) return open.get(tokenHash)?.size ?? 0;
+      let total = 0;
+      for (const streams of open.values()) total += streams.size;
+      return total;
+    },
+    async start() {
+      timer = setInterval(() => void checker.run(), checkIntervalMs);
+      timer.unref();
+      if (!subscriber) return;
+      subscriber.on('message', onMessage);
+      subscriber.on('ready', onReady);
+      await subscriber.subscribe(revocationsChannel(prefix));
+    },
+    async stop() {
+      clearInterval(timer);
+      subscriber?.off('message', onMessage);
+      subscriber?.off('ready', onReady);
+      await checker.idle();
+    },
+  };
+}
+
+function sessionEndedError(): TRPCError {
+  const cause = new AppError('SESSION_ENDED');
+  return new TRPCError({ code: appErrorCodes[cause.appCode], message: cause.message, cause });
+}
+
+/**
+ * The hub as a stream sees it: its listeners stop when the stream closes. Every subscription
+ * waits on the hub, so ending a stream releases its listener even while it waits for events.
+ */
+export function hubUntil(hub: EventHub, streamSignal: AbortSignal): EventHub {
+  return {
+    ...hub,
+    listen: (signal) => hub.listen(signal ? AbortSignal.any([signal, streamSignal]) : streamSignal),
+  };
+}
+
+/**
+ * Passes `inner` on until the stream's session ends, then fails with SESSION_ENDED, so the
+ * client learns why (an error, not a silent close) and goes to sign-in.
+ */
+export async function* untilSessionEnds<T>(inner: AsyncIterable<T>, stream: OpenStream): AsyncGenerator<T> {
+  const iterator = inner[Symbol.asyncIterator]();
+  let pending: Promise<IteratorResult<T>> | undefined;
+  try {
+    for (;;) {
+      pending = iterator.next();
+      const step = await Promise.race([pending, stream.sessionEnded]);
+      // The resolver may also stop on its own once the stream's signal aborts: still the session's end.
+      if (step === ENDED || stream.hasSessionEnded()) throw sessionEndedError();
+      pending = undefined;
+      if (step.done) return;
+      yield step.value;
+    }
+  } finally {
+    stream.close();
+    // The step in flight ends with the stream's signal; its outcome no longer matters.
+    pending?.catch(() => undefined);
+    void Promise.resolve(iterator.return?.()).catch(() => undefined);
+  }
+}
