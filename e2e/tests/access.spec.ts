@@ -18,6 +18,6 @@ test('a Patient cannot open the dashboard, the admin page or the queue API', asy
   await expect(page.getByRole('heading', { name: 'Not allowed' })).toBeVisible();
 
   // The server denies it too, not only the page.
-  const response = await page.request.get('/trpc/queue.list');
+  const response = await page.request.post('/trpc/queue.list', { data: {} });
   expect(response.status()).toBe(403);
 });

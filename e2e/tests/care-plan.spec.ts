@@ -19,10 +19,9 @@ interface QueueEntry {
   version: number;
 }
 
-/** A tRPC query over HTTP: GET /trpc/<path>?input=<json>, answer in result.data. */
+/** A tRPC query over HTTP: POST /trpc/<path> with the input as the JSON body (GET is refused), answer in result.data. */
 async function trpcQuery<T>(request: APIRequestContext, procedure: string, input?: unknown): Promise<T> {
-  const query = input === undefined ? '' : `?input=${encodeURIComponent(JSON.stringify(input))}`;
-  const response = await request.get(`/trpc/${procedure}${query}`);
+  const response = await request.post(`/trpc/${procedure}`, { data: input ?? {} });
   const body: unknown = await response.json();
   if (!response.ok()) throw new Error(`${procedure} failed with ${response.status()}: ${JSON.stringify(body)}`);
   return (body as { result: { data: T } }).result.data;
@@ -55,7 +54,8 @@ test('a care plan drafted by one clinician is approved by another, live on both 
   await registerPatient(patient, person);
   await expect(patient).toHaveURL(/\/me$/);
   await expect(patient.getByText('Your record is ready', { exact: true })).toBeVisible();
-  await expect(patient.getByText('You have no care plans yet', { exact: false })).toBeVisible();
+  // Self-registered: no clinical content until the desk has checked her ID.
+  await expect(patient.getByText('after the front desk has checked your ID', { exact: false })).toBeVisible();
 
   await signIn(clinicianA, provider);
   const { patientId } = await queueEntryOf(clinicianA.request, person);
@@ -68,6 +68,12 @@ test('a care plan drafted by one clinician is approved by another, live on both 
     await expect(page.getByText('No care plans yet.')).toBeVisible();
   }
 
+  // The desk confirms her identity; her page opens up to clinical content, pushed.
+  await expect(clinicianA.getByText('Not verified — self-registered')).toBeVisible();
+  await clinicianA.getByRole('button', { name: 'Confirm identity' }).click();
+  await expect(clinicianA.getByText(`Verified by ${fullName(provider)}`)).toBeVisible();
+  await expect(patient.getByText('You have no care plans yet', { exact: false })).toBeVisible();
+
   // A drafts.
   await clinicianA.getByRole('button', { name: 'Draft care plan' }).click();
   const draftDialog = clinicianA.getByRole('dialog', { name: 'Draft care plan' });
@@ -77,6 +83,14 @@ test('a care plan drafted by one clinician is approved by another, live on both 
   await draftDialog.getByRole('button', { name: 'Save draft' }).click();
   await expect(draftDialog).toBeHidden();
   await expect(carePlanCard(clinicianA, title)).toContainText('Awaiting approval');
+
+  // Four eyes: A may not approve their own draft.
+  await carePlanCard(clinicianA, title).getByRole('button', { name: /Review/ }).click();
+  const ownReview = clinicianA.getByRole('dialog', { name: 'Review care plan' });
+  await expect(ownReview).toContainText('Another clinician must approve your draft');
+  await expect(ownReview.getByRole('button', { name: 'Approve' })).toHaveCount(0);
+  await clinicianA.keyboard.press('Escape');
+  await expect(ownReview).toBeHidden();
 
   // B sees the draft arrive without a reload, reviews and approves it.
   const cardOnB = carePlanCard(clinicianB, title);

@@ -91,6 +91,9 @@ test('a day in the clinic: triage, clinician and room, care plan, done and a ret
   await queueTable(nurse).getByRole('link', { name: fullName(person), exact: true }).click();
   await expect(nurse.getByRole('heading', { level: 1, name: fullName(person) })).toBeVisible();
   await expect(pageLive(nurse)).toHaveText('Live');
+  // The nurse checks Rosa's ID at the desk: her own page may now show her care plans.
+  await nurse.getByRole('button', { name: 'Confirm identity' }).click();
+  await expect(nurse.getByText(`Verified by ${fullName(provider)}`)).toBeVisible();
   const title = `Breathlessness plan ${person.lastName}`;
   await doctor.getByRole('button', { name: 'Draft care plan' }).click();
   const draft = doctor.getByRole('dialog', { name: 'Draft care plan' });

@@ -1,3 +1,4 @@
+import { roles } from '@phos/shared';
 import { AppShell, Box } from '@mantine/core';
 import { lazy, Suspense } from 'react';
 import { Route, Routes } from 'react-router';
@@ -8,9 +9,15 @@ import { FullPageLoader } from './components/FullPageLoader';
 import { LoginPage } from './pages/LoginPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 import { RegisterPage } from './pages/RegisterPage';
+import { SessionGuard } from './session/SessionGuard';
 
 // Staff pages (the queue table, care plans) load on demand: a patient registering on a phone
 // downloads only what the sign-in and registration pages need.
+const AccountPage = lazy(() => import('./pages/AccountPage').then((module) => ({ default: module.AccountPage })));
+const AdminAccountsPage = lazy(() =>
+  import('./pages/AdminAccountsPage').then((module) => ({ default: module.AdminAccountsPage })),
+);
+const AdminAuditPage = lazy(() => import('./pages/AdminAuditPage').then((module) => ({ default: module.AdminAuditPage })));
 const AdminPage = lazy(() => import('./pages/AdminPage').then((module) => ({ default: module.AdminPage })));
 const DashboardPage = lazy(() => import('./pages/DashboardPage').then((module) => ({ default: module.DashboardPage })));
 const MePage = lazy(() => import('./pages/MePage').then((module) => ({ default: module.MePage })));
@@ -24,6 +31,7 @@ export function App() {
           Skip to content
         </a>
         <AppHeader />
+        <SessionGuard />
         <AppShell.Main>
           <Box id="main" tabIndex={-1} maw={1200} mx="auto" py="md">
             <Suspense fallback={<FullPageLoader />}>
@@ -40,7 +48,13 @@ export function App() {
                   path="/patients/:id"
                   element={<RequireRole roles={['Provider', 'Admin', 'Patient']}>{() => <PatientPage />}</RequireRole>}
                 />
+                <Route path="/account" element={<RequireRole roles={roles}>{(user) => <AccountPage user={user} />}</RequireRole>} />
                 <Route path="/admin" element={<RequireRole roles={['Admin']}>{() => <AdminPage />}</RequireRole>} />
+                <Route
+                  path="/admin/accounts"
+                  element={<RequireRole roles={['Admin']}>{(user) => <AdminAccountsPage user={user} />}</RequireRole>}
+                />
+                <Route path="/admin/audit" element={<RequireRole roles={['Admin']}>{() => <AdminAuditPage />}</RequireRole>} />
                 <Route path="*" element={<NotFoundPage />} />
               </Routes>
             </Suspense>

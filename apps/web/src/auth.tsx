@@ -28,19 +28,40 @@ export function useSetSignedIn() {
   };
 }
 
-export function useSignOut() {
+/** What the sign-in page tells someone who was signed out without asking to be. */
+export interface SignedOutState {
+  notice: string;
+}
+
+export function isSignedOutState(value: unknown): value is SignedOutState {
+  return typeof value === 'object' && value !== null && 'notice' in value && typeof value.notice === 'string';
+}
+
+/**
+ * Leaves the signed-in app for the sign-in page with nothing of the session left behind: every
+ * cached query (patients, the queue, the inbox) goes with it, not just what is on screen.
+ * `returnHere` brings the person back to the same page once they sign in again.
+ */
+export function useLeaveSession() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
   const navigate = useNavigate();
-  return useMutation(
-    trpc.auth.logout.mutationOptions({
-      onSettled: async () => {
-        queryClient.removeQueries();
-        queryClient.setQueryData(trpc.auth.me.queryKey(), null);
-        await navigate('/login', { replace: true });
-      },
-    }),
-  );
+  const location = useLocation();
+  return ({ notice, returnHere = false }: { notice?: string; returnHere?: boolean } = {}) => {
+    const here = `${location.pathname}${location.search}`;
+    const to = returnHere && here !== '/login' ? `/login?from=${encodeURIComponent(here)}` : '/login';
+    const state: SignedOutState | null = notice ? { notice } : null;
+    void navigate(to, { replace: true, state });
+    queryClient.clear();
+    queryClient.setQueryData(trpc.auth.me.queryKey(), null);
+  };
+}
+
+export function useSignOut() {
+  const trpc = useTRPC();
+  const leave = useLeaveSession();
+  // Whether or not the server answered, this browser forgets the session.
+  return useMutation(trpc.auth.logout.mutationOptions({ onSettled: () => leave() }));
 }
 
 interface RequireRoleProps {

@@ -6,6 +6,8 @@ import { StrictMode, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { BrowserRouter } from 'react-router';
 import { App } from './App';
+import { SessionSignalsProvider } from './session/SessionGuard';
+import { SessionSignals } from './session/signals';
 import { createQueryClient, createTrpcClient, TRPCProvider } from './trpc';
 
 const theme = createTheme({
@@ -19,15 +21,18 @@ const theme = createTheme({
 
 function Root() {
   const [queryClient] = useState(createQueryClient);
-  const [trpcClient] = useState(createTrpcClient);
+  const [signals] = useState(() => new SessionSignals());
+  const [trpcClient] = useState(() => createTrpcClient(signals));
   return (
     <QueryClientProvider client={queryClient}>
       <TRPCProvider trpcClient={trpcClient} queryClient={queryClient}>
-        <MantineProvider theme={theme} defaultColorScheme="light">
-          <BrowserRouter>
-            <App />
-          </BrowserRouter>
-        </MantineProvider>
+        <SessionSignalsProvider value={signals}>
+          <MantineProvider theme={theme} defaultColorScheme="light">
+            <BrowserRouter>
+              <App />
+            </BrowserRouter>
+          </MantineProvider>
+        </SessionSignalsProvider>
       </TRPCProvider>
     </QueryClientProvider>
   );

@@ -8,10 +8,12 @@ import {
   TRPCClientError,
 } from '@trpc/client';
 import { createTRPCContext } from '@trpc/tanstack-react-query';
+import { sessionLink } from './session/link';
+import type { SessionSignals } from './session/signals';
 
 export type AppError = TRPCClientError<AppRouter>;
 
-export const { TRPCProvider, useTRPC } = createTRPCContext<AppRouter>();
+export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
 
 export function isAppError(error: unknown): error is AppError {
   return error instanceof TRPCClientError;
@@ -35,10 +37,11 @@ export function createQueryClient(): QueryClient {
   });
 }
 
-export function createTrpcClient() {
+export function createTrpcClient(signals: SessionSignals) {
   // Same origin: the HttpOnly session cookie travels with both links.
   return createTRPCClient<AppRouter>({
     links: [
+      sessionLink(signals),
       splitLink({
         condition: (op) => op.type === 'subscription',
         // Resumes from the last tracked event id on reconnect.
@@ -71,9 +74,16 @@ export function formErrorOf(error: unknown): string | null {
     const formErrors = data.zodError.formErrors;
     return formErrors.length > 0 ? formErrors.join(' ') : null;
   }
-  if (data?.code === 'CONFLICT') return 'An account with this email already exists. Sign in instead, or use another email.';
+  if (data?.appCode === 'EMAIL_TAKEN') return 'An account with this email already exists. Sign in instead, or use another email.';
+  // The server's own words for its refusals (a lockout carries when to try again).
+  if (data?.appCode && data.appCode !== 'FORBIDDEN' && data.appCode !== 'INTERNAL') return error.message;
   if (data?.code === 'FORBIDDEN') return 'You are not allowed to do this.';
-  if (data?.code === 'UNAUTHORIZED') return error.message;
-  if (data?.code === 'INTERNAL_SERVER_ERROR' || !data) return 'Something went wrong. Please try again.';
+  if (data?.code === 'INTERNAL_SERVER_ERROR' || !data) return somethingWentWrong(data?.requestId ?? null);
   return error.message;
+}
+
+/** The request id lets support find the server's log line; the client is told nothing else. */
+function somethingWentWrong(requestId: string | null): string {
+  const generic = 'Something went wrong. Please try again.';
+  return requestId ? `${generic} Quote this reference if you contact support: ${requestId}.` : generic;
 }

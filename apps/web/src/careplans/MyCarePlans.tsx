@@ -28,6 +28,13 @@ export function MyCarePlans() {
         {formErrorOf(plans.error)}
       </Alert>
     );
+  } else if (!plans.data.identityVerified) {
+    body = (
+      <Alert color="blue" variant="light" title="Waiting for an ID check" role="status">
+        Your clinical information (care plans and notes) appears here after the front desk has checked your ID. Bring a photo ID to your
+        visit.
+      </Alert>
+    );
   } else if (plans.data.plans.length === 0) {
     body = <Text c="dimmed">You have no care plans yet. When your clinician signs one, it appears here.</Text>;
   } else {

@@ -3,6 +3,7 @@ import { carePlanStatusLabels } from '@phos/shared';
 import { Alert, Button, Group, Modal, Stack, Text, Textarea, Title } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type SubmitEvent } from 'react';
+import { useMe } from '../auth';
 import { useTRPC } from '../trpc';
 import { useFieldErrors } from '../useFieldErrors';
 import { actionErrorOf } from './actionError';
@@ -25,6 +26,10 @@ export function ReviewCarePlanModal({ plan, onClose }: ReviewCarePlanModalProps)
 function Review({ plan, onDone }: { plan: CarePlan; onDone: () => void }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
+  const me = useMe().data;
+  // Signing a plan is a clinical judgement: Providers only, and never the one who drafted it.
+  const isProvider = me?.role === 'Provider';
+  const ownDraft = me?.id === plan.draftedBy.id;
   const [rejecting, setRejecting] = useState(false);
   const [reason, setReason] = useState('');
   const refetchPlans = () => queryClient.invalidateQueries({ queryKey: trpc.carePlans.forPatient.queryKey({ id: plan.patientId }) });
@@ -130,15 +135,35 @@ function Review({ plan, onDone }: { plan: CarePlan; onDone: () => void }) {
             </Group>
           </Stack>
         </form>
+      ) : !isProvider ? (
+        <Stack gap="sm">
+          <Alert color="blue" variant="light" title="Awaiting a Provider">
+            Only a Provider can approve or reject a care plan.
+          </Alert>
+          <Group justify="flex-end">
+            <Button variant="default" onClick={onDone}>
+              Close
+            </Button>
+          </Group>
+        </Stack>
       ) : (
-        <Group justify="flex-end" gap="sm">
-          <Button variant="default" color="red" onClick={() => setRejecting(true)} disabled={busy}>
-            Reject
-          </Button>
-          <Button color="teal" onClick={() => approve.mutate({ planId: plan.id })} loading={approve.isPending} disabled={busy}>
-            Approve
-          </Button>
-        </Group>
+        <Stack gap="sm">
+          {ownDraft ? (
+            <Alert color="blue" variant="light" title="Your draft">
+              Another clinician must approve your draft. You can still withdraw it by rejecting it.
+            </Alert>
+          ) : null}
+          <Group justify="flex-end" gap="sm">
+            <Button variant="default" color="red" onClick={() => setRejecting(true)} disabled={busy}>
+              Reject
+            </Button>
+            {ownDraft ? null : (
+              <Button color="teal" onClick={() => approve.mutate({ planId: plan.id })} loading={approve.isPending} disabled={busy}>
+                Approve
+              </Button>
+            )}
+          </Group>
+        </Stack>
       )}
     </Stack>
   );

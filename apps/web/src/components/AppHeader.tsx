@@ -18,9 +18,14 @@ export function AppHeader() {
         {user ? (
           <Group gap="sm" wrap="nowrap" component="nav" aria-label="Account">
             {staffRoles.includes(user.role) ? <InboxButton /> : null}
-            <Text size="sm" fw={500} visibleFrom="xs" data-testid="signed-in-user">
-              {fullName(user)}
-            </Text>
+            <Anchor component={Link} to="/account" size="sm" fw={500} data-testid="signed-in-user" aria-label={`Your account: ${fullName(user)}`}>
+              <Text span inherit visibleFrom="xs">
+                {fullName(user)}
+              </Text>
+              <Text span inherit hiddenFrom="xs">
+                Account
+              </Text>
+            </Anchor>
             <Badge variant="light" color={user.role === 'Patient' ? 'teal' : 'blue'}>
               {user.role}
             </Badge>

@@ -1,6 +1,7 @@
 import { Anchor, CloseButton, Paper, Text } from '@mantine/core';
 import { createContext, use, useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
 import { Link } from 'react-router';
+import { useMe } from '../auth';
 import './toasts.css';
 
 export interface Toast {
@@ -24,15 +25,28 @@ export function useToast(): (toast: Toast) => void {
 }
 
 export function ToastProvider({ children }: { children: ReactNode }) {
-  const [toasts, setToasts] = useState<readonly ToastWithId[]>([]);
+  // A notice names patients: it belongs to the user who was signed in when it came, and goes at sign-out.
+  const userId = useMe().data?.id ?? null;
+  const [held, setHeld] = useState<{ userId: string | null; toasts: readonly ToastWithId[] }>({ userId, toasts: [] });
+  if (held.userId !== userId) setHeld({ userId, toasts: [] });
+  const toasts = held.userId === userId ? held.toasts : [];
   const lastId = useRef(0);
 
-  const show = useCallback((toast: Toast) => {
-    lastId.current += 1;
-    const id = lastId.current;
-    setToasts((current) => [...current, { ...toast, id }].slice(-MAX_TOASTS));
-  }, []);
-  const dismiss = useCallback((id: number) => setToasts((current) => current.filter((toast) => toast.id !== id)), []);
+  const show = useCallback(
+    (toast: Toast) => {
+      lastId.current += 1;
+      const id = lastId.current;
+      setHeld((current) => ({
+        userId,
+        toasts: [...(current.userId === userId ? current.toasts : []), { ...toast, id }].slice(-MAX_TOASTS),
+      }));
+    },
+    [userId],
+  );
+  const dismiss = useCallback(
+    (id: number) => setHeld((current) => ({ ...current, toasts: current.toasts.filter((toast) => toast.id !== id) })),
+    [],
+  );
 
   return (
     <ToastContext value={show}>

@@ -7,7 +7,7 @@ import { fullName } from '../format';
 import { AcuityTargetsSection, RoomsSection } from '../queue/QueueSettingsAdmin';
 import { formErrorOf, useTRPC } from '../trpc';
 import { fieldBinder, useFieldErrors } from '../useFieldErrors';
-import { PasswordField } from '../components/PasswordField';
+import { NewPasswordField } from '../components/NewPasswordField';
 
 const emptyForm = { firstName: '', lastName: '', email: '', password: '', role: 'Provider' as Role, dateOfBirth: '' };
 
@@ -48,9 +48,17 @@ export function AdminPage() {
         <Title order={1} size="h2">
           Administration
         </Title>
-        <Anchor component={Link} to="/dashboard" size="sm">
-          Patient queue
-        </Anchor>
+        <Group gap="md">
+          <Anchor component={Link} to="/admin/accounts" size="sm">
+            Accounts
+          </Anchor>
+          <Anchor component={Link} to="/admin/audit" size="sm">
+            Audit trail
+          </Anchor>
+          <Anchor component={Link} to="/dashboard" size="sm">
+            Patient queue
+          </Anchor>
+        </Group>
       </Group>
       <Paper withBorder p="lg" radius="md">
         <form onSubmit={submit} noValidate aria-labelledby="create-account-title">
@@ -82,11 +90,10 @@ export function AdminPage() {
               {...field('email')}
               withAsterisk
             />
-            <PasswordField
+            <NewPasswordField
               label="Password"
-              description="At least 12 characters"
-              autoComplete="new-password"
               {...field('password')}
+              owner={form}
               withAsterisk
             />
             <NativeSelect

@@ -1,8 +1,8 @@
 import { Alert, Anchor, Button, Stack, Text, TextInput } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
 import { useState, type SubmitEvent } from 'react';
-import { Link, Navigate, useNavigate, useSearchParams } from 'react-router';
-import { homeFor, useMe, useSetSignedIn } from '../auth';
+import { Link, Navigate, useLocation, useNavigate, useSearchParams } from 'react-router';
+import { homeFor, isSignedOutState, useMe, useSetSignedIn } from '../auth';
 import { AuthCard } from '../components/AuthCard';
 import { FullPageLoader } from '../components/FullPageLoader';
 import { PasswordField } from '../components/PasswordField';
@@ -19,6 +19,8 @@ export function LoginPage() {
   const me = useMe();
   const navigate = useNavigate();
   const [params] = useSearchParams();
+  const location = useLocation();
+  const notice = isSignedOutState(location.state) ? location.state.notice : null;
   const setSignedIn = useSetSignedIn();
   const [email, setEmail] = useState('');
   const [password, setPassword] = useState('');
@@ -49,6 +51,11 @@ export function LoginPage() {
     <AuthCard title="Sign in" intro="Patients, clinicians and administrators sign in here.">
       <form onSubmit={submit} noValidate>
         <Stack gap="sm">
+          {notice && !formError ? (
+            <Alert color="blue" variant="light" title="Signed out" role="status">
+              {notice}
+            </Alert>
+          ) : null}
           {formError ? (
             <Alert color="red" variant="light" title="Could not sign in">
               {formError}

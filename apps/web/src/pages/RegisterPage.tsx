@@ -5,7 +5,7 @@ import { useState, type SubmitEvent } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { useSetSignedIn } from '../auth';
 import { AuthCard } from '../components/AuthCard';
-import { PasswordField } from '../components/PasswordField';
+import { NewPasswordField } from '../components/NewPasswordField';
 import { formErrorOf, useTRPC } from '../trpc';
 import { fieldBinder, useFieldErrors } from '../useFieldErrors';
 
@@ -71,11 +71,10 @@ export function RegisterPage() {
             {...field('email')}
             withAsterisk
           />
-          <PasswordField
+          <NewPasswordField
             label="Password"
-            description="At least 12 characters"
-            autoComplete="new-password"
             {...field('password')}
+            owner={form}
             withAsterisk
           />
           <Button type="submit" loading={register.isPending} mt="xs">

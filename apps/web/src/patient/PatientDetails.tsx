@@ -70,6 +70,9 @@ export function PatientDetails({ patient, live }: PatientDetailsProps) {
             <Field label="Queue status">
               {patient.queueStatus ? queueStatusLabels[patient.queueStatus] : 'Not in the queue'}
             </Field>
+            <Field label="Identity">
+              <IdentityStatus patient={patient} canConfirm={live !== null} />
+            </Field>
           </SimpleGrid>
         </section>
       </Stack>
@@ -106,5 +109,55 @@ function PossibleDuplicate({ patientId, otherId }: { patientId: string; otherId:
         </Button>
       </Stack>
     </Alert>
+  );
+}
+
+/** Who checked this person's ID at the desk, or that nobody has: clinical data waits for it. */
+function IdentityStatus({ patient, canConfirm }: { patient: Patient; canConfirm: boolean }) {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const verify = useMutation(
+    trpc.patients.verifyIdentity.mutationOptions({
+      onSuccess: (verified) => {
+        queryClient.setQueryData(trpc.patients.byId.queryKey({ id: patient.id }), verified);
+        void queryClient.invalidateQueries({ queryKey: trpc.patients.byId.queryKey({ id: patient.id }) });
+      },
+    }),
+  );
+  const { identity } = patient;
+  if (identity.verified) {
+    return (
+      <>
+        Verified{identity.verifiedBy ? ` by ${identity.verifiedBy}` : ''}
+        {identity.verifiedAt ? (
+          <>
+            {' on '}
+            <time dateTime={identity.verifiedAt}>{formatDateTime(identity.verifiedAt)}</time>
+          </>
+        ) : null}
+      </>
+    );
+  }
+  return (
+    <Stack gap={4} align="flex-start" component="span">
+      <Badge color="orange" variant="light" component="span">
+        {identity.selfRegistered ? 'Not verified — self-registered' : 'Not verified'}
+      </Badge>
+      {canConfirm ? (
+        <>
+          <Button size="xs" variant="light" color="orange" loading={verify.isPending} onClick={() => verify.mutate({ id: patient.id })}>
+            Confirm identity
+          </Button>
+          <Text component="span" size="xs" c="dimmed" fw={400}>
+            Check the person&apos;s photo ID against this record first.
+          </Text>
+        </>
+      ) : null}
+      {verify.isError ? (
+        <Text component="span" size="xs" c="red.8" role="alert">
+          {formErrorOf(verify.error)}
+        </Text>
+      ) : null}
+    </Stack>
   );
 }

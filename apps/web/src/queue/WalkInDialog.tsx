@@ -1,5 +1,5 @@
 import type { PatientMatch } from '@phos/shared';
-import { Alert, Button, Group, List, Modal, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
+import { Alert, Badge, Button, Group, List, Modal, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { useState, type SubmitEvent } from 'react';
 import { formatDate, fullName } from '../format';
@@ -52,6 +52,13 @@ function WalkInForm({ onClose }: { onClose: () => void }) {
       },
     }),
   );
+  // Confirming identity here is the desk's check of this person's ID against the record.
+  const verify = useMutation(
+    trpc.patients.verifyIdentity.mutationOptions({
+      onSuccess: (patient) =>
+        setMatches((current) => current?.map((match) => (match.id === patient.id ? { ...match, identityVerified: true } : match)) ?? null),
+    }),
+  );
   const check = useMutation({
     mutationFn: (input: ReturnType<typeof details>) =>
       queryClient.query(
@@ -66,16 +73,17 @@ function WalkInForm({ onClose }: { onClose: () => void }) {
     },
   });
 
-  const error = register.error ?? check.error;
+  const error = register.error ?? check.error ?? verify.error;
   // Editing a field hides the matches found for the old details.
   const field = fieldBinder(form, setForm, useFieldErrors(error), () => setMatches(null));
   const formError = error ? queueErrorMessage(error) : null;
-  const busy = check.isPending || register.isPending;
+  const busy = check.isPending || register.isPending || verify.isPending;
 
 
   function submit(event: SubmitEvent<HTMLFormElement>) {
     event.preventDefault();
     register.reset();
+    verify.reset();
     check.mutate(details());
   }
 
@@ -120,16 +128,44 @@ function WalkInForm({ onClose }: { onClose: () => void }) {
                           {whyMatched(match)}
                           {match.email ? ` · ${match.email}` : ''}
                         </Text>
+                        {match.identityVerified ? null : (
+                          <Badge color="orange" variant="light" size="sm" mt={4}>
+                            Identity not verified
+                          </Badge>
+                        )}
                       </div>
-                      <Button
-                        size="xs"
-                        variant="light"
-                        loading={register.isPending && register.variables.existingPatientId === match.id}
-                        disabled={busy}
-                        onClick={() => register.mutate({ ...details(), existingPatientId: match.id })}
-                      >
-                        {`Queue ${match.firstName} ${match.lastName}`}
-                      </Button>
+                      {match.identityVerified ? (
+                        <Button
+                          size="xs"
+                          variant="light"
+                          loading={register.isPending && register.variables.existingPatientId === match.id}
+                          disabled={busy}
+                          onClick={() => register.mutate({ ...details(), existingPatientId: match.id })}
+                        >
+                          {`Queue ${match.firstName} ${match.lastName}`}
+                        </Button>
+                      ) : (
+                        // A self-registered record may have been made by anyone in this name: only
+                        // after the desk has seen the person's ID can their visit go on it.
+                        <Stack gap={4} align="flex-end">
+                          <Button
+                            size="xs"
+                            variant="light"
+                            color="orange"
+                            loading={verify.isPending && verify.variables.id === match.id}
+                            disabled={busy}
+                            onClick={() => verify.mutate({ id: match.id })}
+                          >
+                            {"I have checked this person's ID"}
+                          </Button>
+                          <Button size="xs" variant="light" disabled aria-describedby={`identity-${match.id}`}>
+                            {`Queue ${match.firstName} ${match.lastName}`}
+                          </Button>
+                          <Text size="xs" c="dimmed" id={`identity-${match.id}`}>
+                            Confirm their identity first
+                          </Text>
+                        </Stack>
+                      )}
                     </Group>
                   </List.Item>
                 ))}
