@@ -33,6 +33,14 @@ async function respondsToPing(socketPath: string): Promise<boolean> {
   }
 }
 
+/** The pid of another live process that owns the embedded Redis in `dir`, if one does. */
+export function liveOwnerOf(dir: string): number | null {
+  const ownerFile = path.join(dir, 'owner.pid');
+  if (!existsSync(ownerFile)) return null;
+  const pid = Number(readFileSync(ownerFile, 'utf8'));
+  return Number.isInteger(pid) && pid !== process.pid && isAlive(pid) ? pid : null;
+}
+
 /**
  * Starts a private `redis-server` from PATH with its data under `dir`: AOF on, `noeviction`
  * (BullMQ must never lose keys), listening only on a unix socket.
@@ -44,10 +52,8 @@ export async function startEmbeddedRedis(dir: string): Promise<EmbeddedRedis> {
   const socketPath = path.join(absolute, 'redis.sock');
   const ownerFile = path.join(absolute, 'owner.pid');
   if (await respondsToPing(socketPath)) {
-    const owner = existsSync(ownerFile) ? Number(readFileSync(ownerFile, 'utf8')) : NaN;
-    if (Number.isInteger(owner) && owner !== process.pid && isAlive(owner)) {
-      throw new Error(`${absolute} is in use by another running Phos (pid ${owner})`);
-    }
+    const owner = liveOwnerOf(absolute);
+    if (owner !== null) throw new Error(`${absolute} is in use by another running Phos (pid ${owner})`);
     // Orphaned by a process that died without stopping it: take its data over cleanly.
     const stale = new Redis({ path: socketPath, maxRetriesPerRequest: 0 });
     stale.on('error', () => undefined);

@@ -2,7 +2,7 @@ import type { CarePlan } from '@phos/shared';
 import { carePlanStatusLabels } from '@phos/shared';
 import { Alert, Button, Group, Modal, Stack, Text, Textarea, Title } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useState, type SubmitEvent } from 'react';
+import { useState, type ReactNode, type SubmitEvent } from 'react';
 import { useMe } from '../auth';
 import { useTRPC } from '../trpc';
 import { useFieldErrors } from '../useFieldErrors';
@@ -94,16 +94,9 @@ function Review({ plan, onDone }: { plan: CarePlan; onDone: () => void }) {
       ) : null}
 
       {!stillDraft ? (
-        <Stack gap="sm">
-          <Alert color="blue" variant="light" title="Already decided">
-            This plan is no longer awaiting approval: it is now {carePlanStatusLabels[plan.status].toLowerCase()}.
-          </Alert>
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onDone}>
-              Close
-            </Button>
-          </Group>
-        </Stack>
+        <NoticeToClose title="Already decided" onClose={onDone}>
+          This plan is no longer awaiting approval: it is now {carePlanStatusLabels[plan.status].toLowerCase()}.
+        </NoticeToClose>
       ) : rejecting ? (
         <form onSubmit={confirmRejection} noValidate>
           <Stack gap="sm">
@@ -136,16 +129,9 @@ function Review({ plan, onDone }: { plan: CarePlan; onDone: () => void }) {
           </Stack>
         </form>
       ) : !isProvider ? (
-        <Stack gap="sm">
-          <Alert color="blue" variant="light" title="Awaiting a Provider">
-            Only a Provider can approve or reject a care plan.
-          </Alert>
-          <Group justify="flex-end">
-            <Button variant="default" onClick={onDone}>
-              Close
-            </Button>
-          </Group>
-        </Stack>
+        <NoticeToClose title="Awaiting a Provider" onClose={onDone}>
+          Only a Provider can approve or reject a care plan.
+        </NoticeToClose>
       ) : (
         <Stack gap="sm">
           {ownDraft ? (
@@ -165,6 +151,22 @@ function Review({ plan, onDone }: { plan: CarePlan; onDone: () => void }) {
           </Group>
         </Stack>
       )}
+    </Stack>
+  );
+}
+
+/** Why there is nothing to decide here, and the way out. */
+function NoticeToClose({ title, onClose, children }: { title: string; onClose: () => void; children: ReactNode }) {
+  return (
+    <Stack gap="sm">
+      <Alert color="blue" variant="light" title={title}>
+        {children}
+      </Alert>
+      <Group justify="flex-end">
+        <Button variant="default" onClick={onClose}>
+          Close
+        </Button>
+      </Group>
     </Stack>
   );
 }
