@@ -15,9 +15,11 @@ import {
 } from './jobs/registrations.js';
 import { startNotifier, type Notifier } from './jobs/notifier.js';
 import { closeSessionsWorker, createSessionsQueue, schedulePurge, startSessionsWorker } from './jobs/sessions.js';
+import { closeReconcileWorker, createReconcileQueue, scheduleReconcile, startReconcileWorker } from './jobs/reconciler.js';
 import { defaultSessionPolicy, type SessionPolicy } from './identity/sessions.js';
 import { connectBlocking, connectBounded, connectFailFast, type RedisTarget } from './redis/connection.js';
 import { startEmbeddedRedis } from './redis/embedded.js';
+import { errorCode } from './logging.js';
 import type { Services } from './trpc/context.js';
 import { createStreamRegistry, publishRevoked } from './trpc/streams.js';
 
@@ -44,6 +46,10 @@ export interface PhosConfig {
   sessionPurgeIntervalMs?: number;
   /** Sign-in and registration throttling; `defaultSignInLimits` for what is unset. */
   signInLimits?: Partial<SignInLimits>;
+  /** How often a worker looks for sent registrations with no result and no live job (30 s when unset). */
+  reconcileIntervalMs?: number;
+  /** How long after it was sent a registration may go without its result before it is re-delivered (60 s when unset). */
+  reconcileGraceMs?: number;
 }
 
 export interface Phos {
@@ -58,15 +64,30 @@ export interface Phos {
   redisTarget: RedisTarget;
   /** What /readyz reports. */
   readiness(): Promise<{ database: boolean; redis: boolean; worker: boolean | 'not-run-here' }>;
-  close(): Promise<void>;
+  /**
+   * Stops everything, in reverse order of start. With `jobsBy` (epoch ms), workers take no new
+   * job at once and wait for their active ones until then only; a job still running is let go
+   * of, and goes back to the queue when its lock lapses (another worker's stall check).
+   */
+  close(options?: { jobsBy?: number }): Promise<void>;
 }
 
-async function settle(promise: Promise<unknown>): Promise<boolean> {
+/** How long a health check waits for each dependency: a paused one must read as down, quickly. */
+const HEALTH_TIMEOUT_MS = 1_000;
+
+/** True when `promise` resolves within `timeoutMs`. */
+async function settle(promise: Promise<unknown>, timeoutMs = HEALTH_TIMEOUT_MS): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out')), timeoutMs);
+  });
   try {
-    await promise;
+    await Promise.race([promise, timedOut]);
     return true;
   } catch {
     return false;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -90,6 +111,8 @@ export function configFromEnv(env: {
   PHOS_SIGNIN_MAX_DELAY_SECONDS: number;
   PHOS_REGISTER_MAX_PER_ADDRESS: number;
   PHOS_REGISTER_WINDOW_SECONDS: number;
+  PHOS_RECONCILE_INTERVAL_SECONDS: number;
+  PHOS_RECONCILE_GRACE_SECONDS: number;
 }, log: Logger): PhosConfig {
   return {
     database: env.DATABASE_URL ? { url: env.DATABASE_URL } : { pgliteDir: path.join(env.PHOS_DATA_DIR, 'pglite') },
@@ -116,6 +139,8 @@ export function configFromEnv(env: {
       registrationsPerAddress: env.PHOS_REGISTER_MAX_PER_ADDRESS,
       registrationWindowSeconds: env.PHOS_REGISTER_WINDOW_SECONDS,
     },
+    reconcileIntervalMs: env.PHOS_RECONCILE_INTERVAL_SECONDS * 1000,
+    reconcileGraceMs: env.PHOS_RECONCILE_GRACE_SECONDS * 1000,
     log,
   };
 }
@@ -124,7 +149,22 @@ export function configFromEnv(env: {
 export async function startPhos(config: PhosConfig): Promise<Phos> {
   const { log } = config;
   const cleanups: (() => unknown)[] = [];
-  const close = async () => {
+  const workers: Worker[] = [];
+  let jobsDeadline: Promise<void> | undefined;
+  /** A worker's close, bounded by the shutdown's deadline for jobs when there is one. */
+  const closeWorkerInTime = async (worker: Worker, closeIt: () => Promise<void>) => {
+    const closing = closeIt();
+    if (!jobsDeadline) return closing;
+    const inTime = await Promise.race([closing.then(() => true), jobsDeadline.then(() => false)]);
+    if (!inTime) log.warn({ worker: worker.name }, 'jobs still running at the shutdown deadline; they go back to the queue when their lock lapses');
+  };
+  const close = async (options: { jobsBy?: number } = {}) => {
+    if (options.jobsBy !== undefined) {
+      const timeLeft = Math.max(0, options.jobsBy - Date.now());
+      jobsDeadline = new Promise((resolve) => setTimeout(resolve, timeLeft).unref());
+      // Every worker stops taking jobs now, and they drain side by side, not one after another.
+      for (const worker of workers) void worker.close().catch(() => undefined);
+    }
     for (const cleanup of cleanups.reverse()) {
       try {
         await cleanup();
@@ -145,7 +185,11 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     }
 
     const database =
-      'url' in config.database ? connectPostgres(config.database.url) : connectPglite(config.database.pgliteDir);
+      'url' in config.database
+        ? connectPostgres(config.database.url, {
+            onConnectionLost: (error) => log.warn({ code: errorCode(error) }, 'database connection lost; the next query reconnects'),
+          })
+        : connectPglite(config.database.pgliteDir);
     cleanups.push(() => database.close());
     const { db } = database;
     await database.withStartupLock(async () => {
@@ -160,6 +204,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     producer.on('error', () => undefined); // reconnects by itself; the relay reports failed passes
     cleanups.push(() => producer.disconnect());
     const queue = createRegistrationsQueue(producer, config.prefix);
+    queue.on('error', () => undefined); // the relay and the reconciler report their failed passes
     cleanups.push(() => queue.close());
 
     const publisher = connectBlocking(redisTarget);
@@ -216,7 +261,8 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
         deps: { db, log, announce: (lastId) => publishCommitted(publisher, config.prefix, lastId) },
       });
       const started = worker;
-      cleanups.push(() => closeRegistrationWorker(started));
+      workers.push(started);
+      cleanups.push(() => closeWorkerInTime(started, () => closeRegistrationWorker(started)));
 
       const notifierSubscriber = connectBlocking(redisTarget);
       notifierSubscriber.on('error', () => undefined);
@@ -228,6 +274,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
         log,
         announce: (lastId) => publishCommitted(publisher, config.prefix, lastId),
         intervalMs: config.hubSafetyIntervalMs,
+        unreadable: hub.unreadable,
       });
       const startedNotifier = notifier;
       cleanups.push(() => startedNotifier.stop());
@@ -240,7 +287,23 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       sessionsConnection.on('error', () => undefined);
       cleanups.push(() => sessionsConnection.disconnect());
       const sessionsWorker = startSessionsWorker({ connection: sessionsConnection, prefix: config.prefix, deps: { db, log } });
-      cleanups.push(() => closeSessionsWorker(sessionsWorker));
+      workers.push(sessionsWorker);
+      cleanups.push(() => closeWorkerInTime(sessionsWorker, () => closeSessionsWorker(sessionsWorker)));
+
+      const reconcileQueue = createReconcileQueue(producer, config.prefix);
+      reconcileQueue.on('error', () => undefined); // its connection reconnects by itself
+      cleanups.push(() => reconcileQueue.close());
+      await scheduleReconcile(reconcileQueue, config.reconcileIntervalMs ?? 30_000);
+      const reconcileConnection = connectBlocking(redisTarget);
+      reconcileConnection.on('error', () => undefined);
+      cleanups.push(() => reconcileConnection.disconnect());
+      const reconcileWorker = startReconcileWorker({
+        connection: reconcileConnection,
+        prefix: config.prefix,
+        deps: { db, log, registrations: queue, graceMs: config.reconcileGraceMs ?? 60_000 },
+      });
+      workers.push(reconcileWorker);
+      cleanups.push(() => closeWorkerInTime(reconcileWorker, () => closeReconcileWorker(reconcileWorker)));
     }
     void relay.kick();
 
@@ -249,6 +312,12 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     throttleRedis.on('error', () => undefined);
     cleanups.push(() => throttleRedis.disconnect());
     const signIn = createSignInGuard({ redis: throttleRedis, prefix: config.prefix, log, limits: config.signInLimits });
+
+    // Health pings get their own connection, whose commands give up with the check: the
+    // producer's would stay queued behind a paused Redis.
+    const healthRedis = connectBounded(redisTarget, HEALTH_TIMEOUT_MS);
+    healthRedis.on('error', () => undefined);
+    cleanups.push(() => healthRedis.disconnect());
 
     const services: Services = {
       db,
@@ -283,7 +352,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       async readiness() {
         const [databaseUp, redisUp] = await Promise.all([
           settle(database.ping()),
-          settle(producer.ping()),
+          settle(healthRedis.ping()),
         ]);
         return {
           database: databaseUp,

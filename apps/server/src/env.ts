@@ -84,6 +84,16 @@ const envSchema = z.object({
   /** Self-registrations per client address per registration window. */
   PHOS_REGISTER_MAX_PER_ADDRESS: z.coerce.number().int().min(1).max(1_000_000).default(10),
   PHOS_REGISTER_WINDOW_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(60 * 60),
+  /** How often a worker re-delivers sent registrations that have no result and no live job. */
+  PHOS_RECONCILE_INTERVAL_SECONDS: z.coerce.number().positive().max(3600).default(30),
+  /** How long after it was sent a registration may go without its patient before it counts as stuck. */
+  PHOS_RECONCILE_GRACE_SECONDS: z.coerce.number().nonnegative().max(24 * 3600).default(60),
+  /**
+   * On SIGTERM the process is gone within this: open streams end at once, requests get 40% of
+   * it, jobs until 1.5 s before it (then they go back to the queue). Keep it under the
+   * orchestrator's grace period (compose: 30 s).
+   */
+  PHOS_SHUTDOWN_SECONDS: z.coerce.number().min(3).max(300).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

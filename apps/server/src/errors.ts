@@ -18,6 +18,7 @@ const defaultMessages: Record<AppErrorCode, string> = {
   IDENTITY_NOT_VERIFIED: "Confirm this person's identity before queuing them on this record",
   OWN_DRAFT: 'A care plan is approved by a Provider other than the one who drafted it',
   WRONG_PASSWORD: 'Your current password is incorrect',
+  SERVER_RESTARTING: 'This server is restarting. Reconnecting…',
   INTERNAL: 'Something went wrong',
 };
 

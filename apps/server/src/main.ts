@@ -3,6 +3,7 @@ import { configFromEnv, startPhos } from './app.js';
 import { ensurePrivateDir, keepNewFilesPrivate } from './data-dir.js';
 import { loadEnv } from './env.js';
 import { buildHttpServer } from './http/server.js';
+import { closeConnectionsWhileDraining, drainHttpServer, hintReconnectDelay } from './http/shutdown.js';
 import { createLogger } from './logging.js';
 
 // Before anything is written: the embedded database and Redis keep health data in PHOS_DATA_DIR.
@@ -16,6 +17,9 @@ const phos = await startPhos(configFromEnv(env, log));
 const http = env.PHOS_ROLE === 'worker'
   ? undefined
   : await buildHttpServer({ phos, log, webDir: env.PHOS_WEB_DIR ?? defaultWebDir, trustProxy: env.PHOS_TRUST_PROXY });
+
+const draining = http ? closeConnectionsWhileDraining(http) : undefined;
+if (http) hintReconnectDelay(http);
 
 if (http) {
   try {
@@ -33,13 +37,33 @@ if (http) {
   log.info('Phos worker is running');
 }
 
+/**
+ * Gone within PHOS_SHUTDOWN_SECONDS, whatever clients do: open streams end at once with a retry
+ * hint (their clients resume on another instance), requests in flight get 40% of the budget,
+ * then workers finish their jobs or let go of them (back to the queue) 1.5 s before the end,
+ * and the rest (relay, hub, Redis, database) closes. Should any step hang, the process exits at
+ * the budget anyway, with code 1.
+ */
 let stopping = false;
 async function shutdown(signal: string) {
   if (stopping) return;
   stopping = true;
-  log.info({ signal }, 'shutting down');
-  await http?.close();
-  await phos.close();
+  const budgetMs = env.PHOS_SHUTDOWN_SECONDS * 1000;
+  const startedAt = Date.now();
+  log.info({ signal, budgetMs }, 'shutting down');
+  setTimeout(() => {
+    log.error({ budgetMs }, 'shutdown did not finish in time; exiting');
+    process.exit(1);
+  }, budgetMs - 250).unref();
+  if (http && draining) {
+    try {
+      await drainHttpServer(http, { streams: phos.services.streams, draining, graceMs: budgetMs * 0.4, log });
+    } catch (error) {
+      log.error({ err: error }, 'draining the http server failed');
+    }
+  }
+  await phos.close({ jobsBy: startedAt + budgetMs - 1500 });
+  log.info({ ms: Date.now() - startedAt }, 'shut down');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

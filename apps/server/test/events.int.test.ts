@@ -92,7 +92,7 @@ describe('event log and queue.onChange', () => {
     const before = await headEventId(phos.services.db);
     await append('One', 'Two');
     await append('Three');
-    const events = await readEventsAfter(phos.services.db, before);
+    const { events } = await readEventsAfter(phos.services.db, before);
     expect(events.map((event) => event.id)).toEqual([before + 1n, before + 2n, before + 3n]);
   });
 
@@ -152,7 +152,7 @@ describe('event log and queue.onChange', () => {
 
     if (usesPostgres) {
       // Another connection sees neither event while the first writer is open.
-      expect(await readEventsAfter(phos.services.db, start)).toEqual([]);
+      expect((await readEventsAfter(phos.services.db, start)).events).toEqual([]);
     }
     releaseFirst();
     await Promise.all([first, second]);

@@ -33,6 +33,21 @@ describe('error logging', () => {
     for (const secret of ['Grace', '1906-12-09', 'grace.hopper@example.com']) expect(line).not.toContain(secret);
   });
 
+  it('keeps the values out when PostgreSQL reports them itself, or quotes one in its message', () => {
+    const raw = Object.assign(new Error('invalid input syntax for type date: "1906-13-09"'), {
+      severity: 'ERROR',
+      code: '22007',
+      detail: 'Key (email)=(grace.hopper@example.com) already exists.',
+      table: 'patients',
+    });
+    const wrapped = new DrizzleQueryError('insert into "patients" ("date_of_birth") values ($1)', ['1906-13-09'], raw);
+    for (const line of [logLine(raw), logLine(wrapped)]) {
+      expect(line).toContain('22007');
+      expect(line).toContain('patients');
+      for (const secret of ['1906-13-09', 'grace.hopper@example.com']) expect(line).not.toContain(secret);
+    }
+  });
+
   it('keeps ordinary errors as they are', () => {
     expect(logLine(new Error('registration 42 is not in the outbox'))).toContain('registration 42 is not in the outbox');
   });

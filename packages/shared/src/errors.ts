@@ -29,6 +29,8 @@ export const appErrorCodes = {
   OWN_DRAFT: 'FORBIDDEN',
   /** The current password given to change it is wrong. */
   WRONG_PASSWORD: 'BAD_REQUEST',
+  /** This api instance is shutting down: reconnect (another instance answers) and resume. */
+  SERVER_RESTARTING: 'SERVICE_UNAVAILABLE',
   /** Anything unexpected: the caller is told only the request id. */
   INTERNAL: 'INTERNAL_SERVER_ERROR',
 } as const;

@@ -34,6 +34,8 @@ export type Patient = z.infer<typeof patientSchema>;
 export const registrationStatusSchema = z.object({
   state: z.enum(['pending', 'ready']),
   patientId: uuidSchema.optional(),
+  /** Pending for longer than usual: say so, and that the front desk can help. Absent means false. */
+  delayed: z.boolean().optional(),
 });
 export type RegistrationStatus = z.infer<typeof registrationStatusSchema>;
 
@@ -104,5 +106,7 @@ export const visitSchema = z.object({
   estimatedWaitMinutes: z.number().int().nonnegative().nullable(),
   clinicianName: z.string().nullable(),
   roomName: z.string().nullable(),
+  /** At `received` for longer than usual: say so, and that the front desk can help. Absent means false. */
+  delayed: z.boolean().optional(),
 });
 export type Visit = z.infer<typeof visitSchema>;

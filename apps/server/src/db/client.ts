@@ -31,10 +31,18 @@ const STARTUP_LOCK = 7_265_401_337;
 
 export const migrationsFolder = fileURLToPath(new URL('../../../../drizzle', import.meta.url));
 
-export function connectPostgres(url: string, options: { max?: number } = {}): Database {
+export function connectPostgres(
+  url: string,
+  options: { max?: number; onConnectionLost?: (error: Error) => void } = {},
+): Database {
   const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, connectionTimeoutMillis: 5000 });
-  // An idle client losing its server must not crash the process; the next query reconnects.
-  pool.on('error', () => undefined);
+  const lost = (error: Error) => options.onConnectionLost?.(error);
+  // A client losing its server (a restart, pg_terminate_backend: 57P01) emits 'error', and an
+  // 'error' nobody listens to ends the process. The pool listens only while a client is idle; a
+  // client that is checked out (a transaction between statements) needs its own listener. Its
+  // work fails with the error, the pool discards it on release, and the next query reconnects.
+  pool.on('connect', (client) => client.on('error', lost));
+  pool.on('error', () => undefined); // the same errors, already reported by the client's own listener
   const db = drizzlePg(pool) as unknown as Db;
   return {
     db,

@@ -1,10 +1,12 @@
 import { eq } from 'drizzle-orm';
 import type { DomainEvent } from '@phos/shared';
 import type { Db } from '../db/client.js';
-import { appendEvents, headEventId, readEventsAfter, type LoggedEvent } from './log.js';
+import { appendEvents, headEventId, readEventsAfter, type LoggedEvent, type UnreadableEvent } from './log.js';
 import { eventConsumers } from './schema.js';
+import type { UnreadableEvents } from './unreadable.js';
 
 export interface ConsumedBatch {
+  /** Log positions moved past: the events handled and those this build could not read. */
   consumed: number;
   /** The last id of the events the handler appended, to announce after commit. */
   appended: bigint | null;
@@ -14,15 +16,17 @@ export interface ConsumedBatch {
  * Feeds the next batch of the event log to a durable consumer, in one transaction with what the
  * handler writes and the consumer's new position: each event is handled exactly once. The
  * position row is locked while a batch runs, so with several workers one of them does it.
- * A new consumer starts at the head: it reacts to what happens from now on.
+ * A new consumer starts at the head: it reacts to what happens from now on. An event this build
+ * cannot read is recorded in `unreadable` (after commit) and passed over, never retried forever.
  */
 export async function consumeEvents(
   db: Db,
   name: string,
   handle: (tx: Db, events: LoggedEvent[]) => Promise<DomainEvent[]>,
-  options: { batchSize?: number } = {},
+  options: { batchSize?: number; unreadable?: UnreadableEvents } = {},
 ): Promise<ConsumedBatch> {
-  return db.transaction(async (tx) => {
+  let skipped: UnreadableEvent[] = [];
+  const batch = await db.transaction(async (tx): Promise<ConsumedBatch> => {
     await tx
       .insert(eventConsumers)
       .values({ name, lastId: await headEventId(tx) })
@@ -33,12 +37,14 @@ export async function consumeEvents(
       .where(eq(eventConsumers.name, name))
       .for('update', { skipLocked: true });
     if (!position) return { consumed: 0, appended: null };
-    const events = await readEventsAfter(tx, position.lastId, { limit: options.batchSize ?? 200 });
-    const last = events.at(-1);
-    if (!last) return { consumed: 0, appended: null };
-    const produced = await handle(tx, events);
+    const page = await readEventsAfter(tx, position.lastId, { limit: options.batchSize ?? 200 });
+    if (page.lastId === position.lastId) return { consumed: 0, appended: null };
+    skipped = page.unreadable;
+    const produced = page.events.length > 0 ? await handle(tx, page.events) : [];
     const appended = produced.length > 0 ? await appendEvents(tx, produced) : null;
-    await tx.update(eventConsumers).set({ lastId: last.id }).where(eq(eventConsumers.name, name));
-    return { consumed: events.length, appended };
+    await tx.update(eventConsumers).set({ lastId: page.lastId }).where(eq(eventConsumers.name, name));
+    return { consumed: page.events.length + page.unreadable.length, appended };
   });
+  options.unreadable?.record(skipped);
+  return batch;
 }

@@ -3,17 +3,24 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { coalesce } from './coalesce.js';
-import { headEventId, readEventsAfter, type LoggedEvent } from './log.js';
+import { headEventId, readEventsAfter, type LogPage } from './log.js';
+import { createUnreadableEvents, type UnreadableEvents } from './unreadable.js';
 
 const BATCH = 'batch';
 
 export interface EventHub {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Batches of newly committed events, in id order, from the moment of the call. */
-  listen(signal: AbortSignal | undefined): AsyncIterable<LoggedEvent[]>;
+  /**
+   * Pages of newly committed events, in id order, from the moment of the call. Each covers the
+   * ids after the previous one's `lastId`, unreadable ones included, so a listener's position
+   * moves past those too.
+   */
+  listen(signal: AbortSignal | undefined): AsyncIterable<LogPage>;
   /** Reads the log now; pub/sub messages and a safety timer call it too. */
   pump(): Promise<void>;
+  /** What this process skipped, shared by its hub, its subscriptions and its notifier. */
+  readonly unreadable: UnreadableEvents;
 }
 
 export function eventsChannel(prefix: string): string {
@@ -38,6 +45,7 @@ export function createEventHub(options: {
   safetyIntervalMs?: number;
 }): EventHub {
   const { db, subscriber, prefix, log, safetyIntervalMs = 2000 } = options;
+  const unreadable = createUnreadableEvents(log);
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   let cursor = 0n;
@@ -47,11 +55,11 @@ export function createEventHub(options: {
   // listens could pass over an event a subscription starting at that moment has not replayed.
   async function readNew(): Promise<void> {
     for (;;) {
-      const events = await readEventsAfter(db, cursor, { limit: 500 });
-      const last = events.at(-1);
-      if (!last) return;
-      cursor = last.id;
-      emitter.emit(BATCH, events);
+      const page = await readEventsAfter(db, cursor, { limit: 500 });
+      if (page.lastId === cursor) return;
+      unreadable.record(page.unreadable);
+      cursor = page.lastId;
+      emitter.emit(BATCH, page);
     }
   }
 
@@ -76,13 +84,14 @@ export function createEventHub(options: {
       await idle();
     },
     pump,
+    unreadable,
     listen(signal) {
       // `on` registers its listener now, not on the first `next()`: nothing committed after this
       // call can slip past a subscription that replays the log before iterating.
       const batches = on(emitter, BATCH, { signal });
       return (async function* () {
         try {
-          for await (const [events] of batches) yield events as LoggedEvent[];
+          for await (const [page] of batches) yield page as LogPage;
         } catch (error) {
           if (signal?.aborted) return;
           throw error;

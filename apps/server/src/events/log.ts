@@ -7,6 +7,27 @@ export const CLINIC_STREAM = 'clinic';
 
 export type LoggedEvent = DomainEvent & { id: bigint; occurredAt: Date };
 
+/** An event this build cannot read: what it is and why, never its payload (it may hold health data). */
+export interface UnreadableEvent {
+  id: bigint;
+  type: string;
+  /** As stored, `major.minor`. */
+  version: string;
+  reason: string;
+}
+
+/**
+ * The log after `afterId` up to `lastId` (equal when nothing was there): the events this build
+ * can read, in id order, and the ones it cannot. Readers move their position to `lastId`, so an
+ * unreadable event is passed over rather than read again forever.
+ */
+export interface LogPage {
+  afterId: bigint;
+  lastId: bigint;
+  events: LoggedEvent[];
+  unreadable: UnreadableEvent[];
+}
+
 /**
  * Appends events in the caller's transaction. Bumping the stream's counter row locks it until
  * commit, so a second writer waits: ids are handed out in commit order with no gaps, and a
@@ -27,6 +48,7 @@ export async function appendEvents(tx: Db, events: readonly DomainEvent[]): Prom
       id: first + BigInt(index),
       type: event.type,
       version: domainEvents[event.type].version,
+      minor: domainEvents[event.type].minor,
       payload: event.payload,
     })),
   );
@@ -57,6 +79,9 @@ export async function headEventId(db: Db): Promise<bigint> {
   return row?.lastId ?? 0n;
 }
 
+/** Why a row cannot be read, in words built from the schema, never from the payload's values. */
+class Unreadable extends Error {}
+
 type Upcaster = (payload: Record<string, unknown>) => Record<string, unknown>;
 
 /** Turns payloads stored under an older version into the current shape, one version at a time. */
@@ -84,32 +109,61 @@ function upcast(type: DomainEvent['type'], version: number, payload: unknown): u
   let current = payload as Record<string, unknown>;
   for (let from = version; from < domainEvents[type].version; from++) {
     const step = upcasters[type]?.[from];
-    if (!step) throw new Error(`no upcaster for ${type} v${from}`);
+    if (!step) throw new Unreadable(`no upcaster from version ${from}`);
     current = step(current);
   }
   return current;
 }
 
-/** Committed events after `afterId` (and up to `uptoId`), oldest first. */
+function isKnownType(type: string): type is DomainEvent['type'] {
+  return Object.hasOwn(domainEvents, type);
+}
+
+type EventRow = typeof eventLog.$inferSelect;
+
+/** Reads a row by the rule in `@phos/shared` events: any minor of a known major, older majors upcast. */
+function readRow(row: EventRow): LoggedEvent {
+  if (!isKnownType(row.type)) throw new Unreadable('unknown type');
+  const contract = domainEvents[row.type];
+  if (row.version > contract.version) throw new Unreadable(`newer major version; this build reads up to ${contract.version}`);
+  let payload: unknown;
+  try {
+    payload = upcast(row.type, row.version, row.payload);
+  } catch (error) {
+    throw error instanceof Unreadable ? error : new Unreadable(`upcasting from version ${row.version} failed`);
+  }
+  const parsed = contract.schema.safeParse(payload);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? ` at ${issue.path.map(String).join('.')}` : '';
+    throw new Unreadable(`payload does not match its schema (${issue?.code ?? 'invalid'}${where})`);
+  }
+  return { id: row.id, occurredAt: row.occurredAt, type: row.type, payload: parsed.data } as LoggedEvent;
+}
+
+/**
+ * Committed events after `afterId` (and up to `uptoId`), oldest first, with those this build
+ * cannot read set apart. One bad row never stops a reader: it is reported and passed over.
+ */
 export async function readEventsAfter(
   db: Db,
   afterId: bigint,
   options: { uptoId?: bigint; limit?: number } = {},
-): Promise<LoggedEvent[]> {
+): Promise<LogPage> {
   const rows = await db
     .select()
     .from(eventLog)
     .where(and(gt(eventLog.id, afterId), options.uptoId === undefined ? undefined : lte(eventLog.id, options.uptoId)))
     .orderBy(asc(eventLog.id))
     .limit(options.limit ?? 1000);
-  return rows.map((row) => {
-    if (!Object.hasOwn(domainEvents, row.type)) throw new Error(`event ${row.id} has unknown type ${row.type}`);
-    const contract = domainEvents[row.type as DomainEvent['type']];
-    return {
-      id: row.id,
-      occurredAt: row.occurredAt,
-      type: row.type,
-      payload: contract.schema.parse(upcast(row.type as DomainEvent['type'], row.version, row.payload)),
-    } as LoggedEvent;
-  });
+  const page: LogPage = { afterId, lastId: rows.at(-1)?.id ?? afterId, events: [], unreadable: [] };
+  for (const row of rows) {
+    try {
+      page.events.push(readRow(row));
+    } catch (error) {
+      const reason = error instanceof Unreadable ? error.message : 'could not be read';
+      page.unreadable.push({ id: row.id, type: row.type.slice(0, 100), version: `${row.version}.${row.minor}`, reason });
+    }
+  }
+  return page;
 }

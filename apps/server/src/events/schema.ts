@@ -13,14 +13,21 @@ export const outbox = pgTable(
     /** When the relay handed the row to BullMQ; null while it still has to. */
     sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),
   },
-  (t) => [index('outbox_unsent_idx').on(t.createdAt).where(sql`${t.sentAt} is null`)],
+  (t) => [
+    index('outbox_unsent_idx').on(t.createdAt).where(sql`${t.sentAt} is null`),
+    // The reconciler looks back over recently sent rows for registrations that produced nothing.
+    index('outbox_sent_idx').on(t.sentAt).where(sql`${t.sentAt} is not null`),
+  ],
 );
 
 /** Domain events dashboards replay. Ids are gapless and in commit order (see appendEvents). */
 export const eventLog = pgTable('event_log', {
   id: bigint('id', { mode: 'bigint' }).primaryKey(),
   type: text('type').notNull(),
+  /** The contract's major version: a reader refuses a major newer than it knows. */
   version: integer('version').notNull(),
+  /** Its minor version: additive changes any reader of the same major can read. */
+  minor: integer('minor').notNull().default(0),
   payload: jsonb('payload').notNull(),
   occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
 });

@@ -38,6 +38,9 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
     genReqId: requestIdOf,
     trustProxy: fastifyTrustProxy(trustProxy),
     routerOptions: { maxParamLength: 5000 },
+    // While draining for a shutdown, a request that still reaches this instance is served (with
+    // `Connection: close`), not refused: see http/shutdown.ts.
+    return503OnClosing: false,
     ...serverLimits({ ...defaultHttpLimits, ...limits }),
   });
 

@@ -6,6 +6,7 @@ import { coalesce } from '../events/coalesce.js';
 import { consumeEvents } from '../events/consumer.js';
 import { eventsChannel } from '../events/hub.js';
 import { appendEvents } from '../events/log.js';
+import { createUnreadableEvents, type UnreadableEvents } from '../events/unreadable.js';
 import { sessions, users } from '../identity/schema.js';
 import { isLiveSession } from '../identity/sessions.js';
 import { notifyFromEvents, type Directory } from '../notifications/notifications.js';
@@ -52,8 +53,11 @@ export async function startNotifier(options: {
   directory?: Directory;
   intervalMs?: number;
   sweepIntervalMs?: number;
+  /** Where skipped events are counted: the process's hub's, so an Admin sees them in one place. */
+  unreadable?: UnreadableEvents;
 }): Promise<Notifier> {
   const { db, subscriber, prefix, announce, log, directory = identityDirectory } = options;
+  const unreadable = options.unreadable ?? createUnreadableEvents(log);
   const batchSize = 200;
 
   async function announceQuietly(lastEventId: bigint) {
@@ -65,6 +69,7 @@ export async function startNotifier(options: {
       for (;;) {
         const batch = await consumeEvents(db, NOTIFICATIONS_CONSUMER, (tx, events) => notifyFromEvents(tx, events, directory), {
           batchSize,
+          unreadable,
         });
         if (batch.appended !== null) await announceQuietly(batch.appended);
         if (batch.consumed < batchSize) return;

@@ -6,6 +6,7 @@ import type { DomainEvent, StaffRef } from '@phos/shared';
 import type { Db } from '../db/client.js';
 import { appendEvents } from '../events/log.js';
 import { readOutbox } from '../events/outbox.js';
+import { errorCode, redactedError } from '../logging.js';
 import type { OutboxRow } from '../events/relay.js';
 import { displayName, findUserById } from '../identity/users.js';
 import { createPatientFromRegistration, createWalkInPatient, findPatient, type PatientRow } from '../patients/patients.js';
@@ -14,7 +15,7 @@ import { activeEntryForPatient, addToQueue } from '../queue/queue.js';
 export const REGISTRATIONS_QUEUE = 'registrations';
 
 /** Outbox event types this queue handles; each becomes a job of that name. */
-const registrationTypes = ['user.registered', 'walk_in.registered'] as const;
+export const registrationTypes = ['user.registered', 'walk_in.registered'] as const;
 type RegistrationType = (typeof registrationTypes)[number];
 
 function isRegistrationType(type: string): type is RegistrationType {
@@ -34,12 +35,27 @@ export interface RegistrationDeps {
 
 export type RegistrationOutcome = 'patient-created' | 'patient-queued' | 'already-processed' | 'already-queued' | 'not-a-patient';
 
+/** Tries per job; a stall (its worker died) is allowed as often, so stalls are ordinary retries. */
+const ATTEMPTS = 12;
+
+/**
+ * How soon a job whose worker died runs again. A worker renews each running job's lock every
+ * lockDuration / 2, so a dead worker's lock lapses at most lockDuration (4 s) after it died. The
+ * stalled check moves back to waiting the jobs it saw active on its previous pass that are now
+ * unlocked, and a free worker takes them at once. Checks are due every stalledInterval (2 s), but
+ * one can skip a turn: each leaves a guard key for stalledInterval that a timer firing a millisecond
+ * early still finds. Worst case 4 s + 2 × 2 s = 8 s, within the 10 s promised.
+ * A live job looks stalled only if its event loop is blocked for 2 s; that costs a second run,
+ * which the idempotent handler makes harmless.
+ */
+export const registrationLocks = { lockDuration: 4_000, stalledInterval: 2_000 } as const;
+
 export function createRegistrationsQueue(connection: Redis, prefix: string): Queue<RegistrationJobData> {
   return new Queue<RegistrationJobData>(REGISTRATIONS_QUEUE, {
     connection,
     prefix,
     defaultJobOptions: {
-      attempts: 12,
+      attempts: ATTEMPTS,
       backoff: { type: 'exponential', delay: 1000 },
       removeOnComplete: { age: 24 * 3600, count: 10_000 },
       removeOnFail: false,
@@ -177,18 +193,31 @@ export function startRegistrationWorker(options: {
   prefix: string;
   deps: RegistrationDeps;
   concurrency?: number | undefined;
-  /** How soon a job whose worker died is taken up again (BullMQ's lock and stalled check). */
+  /** Overrides `registrationLocks` (tests make a dead worker's job return faster). */
   stalled?: Pick<WorkerOptions, 'lockDuration' | 'stalledInterval'>;
 }): Worker<RegistrationJobData> {
   const { connection, prefix, deps, concurrency = 8 } = options;
   const worker = new Worker<RegistrationJobData>(
     REGISTRATIONS_QUEUE,
-    async (job: Job<RegistrationJobData>) => processRegistration(deps, job.name, job.data),
-    { connection, prefix, concurrency, ...options.stalled },
+    async (job: Job<RegistrationJobData>) => {
+      try {
+        return await processRegistration(deps, job.name, job.data);
+      } catch (error) {
+        // BullMQ keeps the message and stack in Redis; a query error's would carry the patient's data.
+        throw redactedError(error, (message) =>
+          error instanceof UnrecoverableError ? new UnrecoverableError(message) : new Error(message),
+        );
+      }
+    },
+    { connection, prefix, concurrency, ...registrationLocks, maxStalledCount: ATTEMPTS, ...options.stalled },
   );
   worker.on('failed', (job, error) => {
-    deps.log.error({ jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, err: error }, 'registration job failed');
+    const fields = { jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, code: errorCode(error), reason: error.message };
+    // finishedOn is set only when BullMQ gives up on the job (no retry left, or unrecoverable).
+    if (job && job.finishedOn === undefined) deps.log.warn(fields, 'registration job failed; it will be retried');
+    else deps.log.error(fields, 'registration job failed for good');
   });
+  worker.on('stalled', (jobId) => deps.log.warn({ jobId }, 'registration job stalled (its worker died or froze); it runs again'));
   worker.on('error', (error) => deps.log.warn({ err: error }, 'registration worker error'));
   return worker;
 }

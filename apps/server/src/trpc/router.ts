@@ -3,6 +3,7 @@ import { auditRouter } from './routers/audit.js';
 import { authRouter } from './routers/auth.js';
 import { carePlansRouter } from './routers/carePlans.js';
 import { notificationsRouter } from './routers/notifications.js';
+import { opsRouter } from './routers/ops.js';
 import { patientsRouter } from './routers/patients.js';
 import { queueRouter } from './routers/queue.js';
 import { registrationRouter } from './routers/registration.js';
@@ -19,6 +20,7 @@ export const appRouter = router({
   registration: registrationRouter,
   visit: visitRouter,
   audit: auditRouter,
+  ops: opsRouter,
 });
 
 export type AppRouter = typeof appRouter;

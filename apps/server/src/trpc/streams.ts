@@ -21,14 +21,18 @@ export async function publishRevoked(redis: Redis, prefix: string): Promise<void
 }
 
 const ENDED = Symbol('session ended');
+const RESTARTING = Symbol('server restarting');
+type EndReason = typeof ENDED | typeof RESTARTING;
 
 export interface OpenStream {
-  /** Aborts when the stream closes: its session ended, or its client left. */
+  /** Aborts when the stream closes: its session ended, this instance drains, or its client left. */
   readonly signal: AbortSignal;
-  /** Resolves when the stream's session ended (not when its client left). */
-  readonly sessionEnded: Promise<typeof ENDED>;
-  /** Whether it has, now. */
+  /** Resolves when the server ends the stream: its session ended, or this instance drains (not when its client left). */
+  readonly sessionEnded: Promise<EndReason>;
+  /** Whether its session has ended, now. */
   readonly hasSessionEnded: () => boolean;
+  /** Whether the server ended it, for either reason, now. */
+  readonly wasEnded: () => EndReason | null;
   /** Frees the stream's slot; safe to call more than once. */
   readonly close: () => void;
 }
@@ -40,6 +44,11 @@ export interface StreamRegistry {
   check(): Promise<void>;
   /** Open streams on this instance, of one session or of all. */
   openCount(tokenHash?: string): number;
+  /**
+   * For a shutdown: ends every open stream with SERVER_RESTARTING, which the client takes as
+   * "reconnect" (to another instance, from its last event id), and refuses new ones the same way.
+   */
+  drain(): void;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -59,8 +68,9 @@ export function createStreamRegistry(options: {
   checkIntervalMs?: number;
 }): StreamRegistry {
   const { db, subscriber, prefix, log, maxPerSession, checkIntervalMs = 1000 } = options;
-  const open = new Map<string, Set<{ holder: StreamHolder; end: () => void; close: () => void }>>();
+  const open = new Map<string, Set<{ holder: StreamHolder; end: (reason: EndReason) => void; close: () => void }>>();
   let timer: NodeJS.Timeout | undefined;
+  let draining = false;
 
   const checker = coalesce(
     async () => {
@@ -69,7 +79,7 @@ export function createStreamRegistry(options: {
       for (const [tokenHash, streams] of open) {
         const now = live.get(tokenHash);
         for (const stream of streams) {
-          if (now?.userId !== stream.holder.userId || now.role !== stream.holder.role) stream.end();
+          if (now?.userId !== stream.holder.userId || now.role !== stream.holder.role) stream.end(ENDED);
         }
       }
     },
@@ -84,13 +94,14 @@ export function createStreamRegistry(options: {
 
   return {
     open(holder) {
+      if (draining) throw new AppError('SERVER_RESTARTING');
       const streams = open.get(holder.tokenHash) ?? new Set();
       if (streams.size >= maxPerSession) throw new AppError('TOO_MANY_STREAMS');
       open.set(holder.tokenHash, streams);
       const controller = new AbortController();
-      let ended!: (value: typeof ENDED) => void;
-      const sessionEnded = new Promise<typeof ENDED>((resolve) => (ended = resolve));
-      let hasEnded = false;
+      let ended!: (value: EndReason) => void;
+      const sessionEnded = new Promise<EndReason>((resolve) => (ended = resolve));
+      let endedBecause: EndReason | null = null;
       const close = () => {
         streams.delete(entry);
         if (streams.size === 0 && open.get(holder.tokenHash) === streams) open.delete(holder.tokenHash);
@@ -99,14 +110,20 @@ export function createStreamRegistry(options: {
       const entry = {
         holder,
         close,
-        end: () => {
-          hasEnded = true;
-          ended(ENDED);
+        end: (reason: EndReason) => {
+          endedBecause ??= reason;
+          ended(endedBecause);
           close();
         },
       };
       streams.add(entry);
-      return { signal: controller.signal, sessionEnded, hasSessionEnded: () => hasEnded, close };
+      return {
+        signal: controller.signal,
+        sessionEnded,
+        hasSessionEnded: () => endedBecause === ENDED,
+        wasEnded: () => endedBecause,
+        close,
+      };
     },
     check: () => checker.run(),
     openCount(tokenHash) {
@@ -114,6 +131,10 @@ export function createStreamRegistry(options: {
       let total = 0;
       for (const streams of open.values()) total += streams.size;
       return total;
+    },
+    drain() {
+      draining = true;
+      for (const streams of [...open.values()]) for (const stream of [...streams]) stream.end(RESTARTING);
     },
     async start() {
       timer = setInterval(() => void checker.run(), checkIntervalMs);
@@ -132,8 +153,8 @@ export function createStreamRegistry(options: {
   };
 }
 
-function sessionEndedError(): TRPCError {
-  const cause = new AppError('SESSION_ENDED');
+function endedError(reason: EndReason): TRPCError {
+  const cause = new AppError(reason === ENDED ? 'SESSION_ENDED' : 'SERVER_RESTARTING');
   return new TRPCError({ code: appErrorCodes[cause.appCode], message: cause.message, cause });
 }
 
@@ -150,7 +171,11 @@ export function hubUntil(hub: EventHub, streamSignal: AbortSignal): EventHub {
 
 /**
  * Passes `inner` on until the stream's session ends, then fails with SESSION_ENDED, so the
- * client learns why (an error, not a silent close) and goes to sign-in.
+ * client learns why (an error, not a silent close) and goes to sign-in. When this instance
+ * drains it fails with SERVER_RESTARTING (SERVICE_UNAVAILABLE): tRPC's client counts that code
+ * as retryable and keeps the subscription, and the response ends without tRPC's `return` event
+ * (which would stop the client for good), so the EventSource reconnects, through the load
+ * balancer to another instance, sending the last tracked id as Last-Event-ID: no gap.
  */
 export async function* untilSessionEnds<T>(inner: AsyncIterable<T>, stream: OpenStream): AsyncGenerator<T> {
   const iterator = inner[Symbol.asyncIterator]();
@@ -159,8 +184,10 @@ export async function* untilSessionEnds<T>(inner: AsyncIterable<T>, stream: Open
     for (;;) {
       pending = iterator.next();
       const step = await Promise.race([pending, stream.sessionEnded]);
-      // The resolver may also stop on its own once the stream's signal aborts: still the session's end.
-      if (step === ENDED || stream.hasSessionEnded()) throw sessionEndedError();
+      // The resolver may also stop on its own once the stream's signal aborts: still the server's end.
+      if (step === ENDED || step === RESTARTING) throw endedError(step);
+      const ended = stream.wasEnded();
+      if (ended) throw endedError(ended);
       pending = undefined;
       if (step.done) return;
       yield step.value;

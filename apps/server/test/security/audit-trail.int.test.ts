@@ -199,6 +199,7 @@ const noHealthData = [
   'queue.settings',
   'notifications.markRead',
   'notifications.markAllRead',
+  'ops.eventLog',
 ];
 
 let phos: TestPhos;

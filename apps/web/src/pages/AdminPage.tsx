@@ -4,6 +4,7 @@ import { useMutation } from '@tanstack/react-query';
 import { useState, type SubmitEvent } from 'react';
 import { Link } from 'react-router';
 import { fullName } from '../format';
+import { EventLogSection } from '../ops/EventLogSection';
 import { AcuityTargetsSection, RoomsSection } from '../queue/QueueSettingsAdmin';
 import { formErrorOf, useTRPC } from '../trpc';
 import { fieldBinder, useFieldErrors } from '../useFieldErrors';
@@ -127,6 +128,7 @@ export function AdminPage() {
       </Paper>
       <RoomsSection />
       <AcuityTargetsSection />
+      <EventLogSection />
     </Stack>
   );
 }

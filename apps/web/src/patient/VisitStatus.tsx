@@ -58,7 +58,14 @@ function Headline({ visit }: { visit: Visit }) {
       return (
         <Group gap="sm" wrap="nowrap">
           <Loader size="sm" aria-hidden />
-          <Text c="dimmed">We are creating your patient record. This page updates by itself.</Text>
+          {visit.delayed ? (
+            <Text>
+              Your registration is taking longer than usual; it is not lost. The front desk can help. This page updates by
+              itself.
+            </Text>
+          ) : (
+            <Text c="dimmed">We are creating your patient record. This page updates by itself.</Text>
+          )}
         </Group>
       );
     case 'ready':

@@ -20,7 +20,7 @@ import {
   renewSession,
   type SessionRecord,
 } from '../../identity/sessions.js';
-import { createUser } from '../../identity/users.js';
+import { registerWithSession } from '../../identity/registration.js';
 import { auditWrite } from '../auditTrail.js';
 import { auditActorOf, type Context } from '../context.js';
 import { checkSignIn } from '../signIn.js';
@@ -43,21 +43,35 @@ function sessionState(ctx: Context, role: User['role'], session: SessionRecord):
 const ok = z.object({ ok: z.literal(true) });
 
 export const authRouter = router({
-  /** Public self-registration: always a Patient, whose name and date of birth become a record. */
+  /**
+   * Public self-registration: always a Patient, whose name and date of birth become a record.
+   * The account, its outbox row and its session commit together; the cookie is set after. The
+   * same registration sent again shortly after (its answer was lost) signs in to that account.
+   */
   register: publicProcedure
     .meta(auditWrite())
     .input(registerInput)
     .output(userOutput)
     .mutation(async ({ ctx, input }) => {
-      // Counted first: scoring the password costs CPU, so it too is throttled per address.
+      // Counted first: scoring the password costs CPU, so it too is throttled per address. A
+      // retry counts as an attempt too.
       await ctx.services.signIn.countRegistration(ctx.ip);
       requireStrongPassword(input.password, input, 'password');
-      const { user, registrationId } = await createUser(ctx.db, { ...input, role: 'Patient' }, (tx, created) =>
-        ctx.audit.record(tx, { patientIds: [], detail: { userId: created.user.id, registrationId: created.registrationId } }),
-      );
-      ctx.services.kickRelay();
-      ctx.log.info({ userId: user.id, registrationId }, 'patient registered');
-      await signIn(ctx, user);
+      const { user, registrationId, session, retried } = await registerWithSession(ctx.db, input, {
+        policy: ctx.services.sessionPolicy,
+        alsoInTransaction: (tx, registered) =>
+          ctx.audit.record(tx, {
+            patientIds: [],
+            detail: {
+              userId: registered.user.id,
+              registrationId: registered.registrationId,
+              ...(registered.retried ? { retried: true } : {}),
+            },
+          }),
+      });
+      if (!retried) ctx.services.kickRelay();
+      ctx.log.info({ userId: user.id, registrationId, retried }, retried ? 'patient registration repeated; signed in' : 'patient registered');
+      ctx.sessionCookie.set(session.token);
       return { user };
     }),
 

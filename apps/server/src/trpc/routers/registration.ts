@@ -3,12 +3,15 @@ import type { Db } from '../../db/client.js';
 import { headEventId } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { findPatientByUserId } from '../../patients/patients.js';
+import { registrationDelayedAt } from '../../patients/pending.js';
 import { auditRead, ownPatient, patientsInOutput } from '../auditTrail.js';
 import { patientProcedure, router } from '../trpc.js';
 
 async function statusOf(db: Db, userId: string): Promise<RegistrationStatus> {
   const patient = await findPatientByUserId(db, userId);
-  return patient ? { state: 'ready', patientId: patient.id } : { state: 'pending' };
+  if (patient) return { state: 'ready', patientId: patient.id };
+  const delayedAt = await registrationDelayedAt(db, userId);
+  return { state: 'pending', delayed: delayedAt !== null && delayedAt.getTime() <= Date.now() };
 }
 
 export const registrationRouter = router({

@@ -1,0 +1,128 @@
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
+import { and, asc, eq, gt, inArray, isNull, lt, notExists, or, sql } from 'drizzle-orm';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { activeStatuses } from '@phos/shared';
+import type { Db } from '../db/client.js';
+import { outbox } from '../events/schema.js';
+import { patients } from '../patients/schema.js';
+import { queueEntries } from '../queue/schema.js';
+import { registrationTypes, type RegistrationJobData } from './registrations.js';
+
+export const RECONCILE_QUEUE = 'registrations-reconcile';
+const RECONCILE_JOB = 'registrations.reconcile';
+/** One scheduler id for every worker process: upserting it twice still makes one job per interval. */
+export const RECONCILE_SCHEDULER = 'reconcile-registrations';
+
+/**
+ * How far back a sent registration is looked at. Below the 24 h that completed registration jobs
+ * are kept: a walk-in that found its patient already queued leaves no entry of its own, and only
+ * its completed job says it was handled; re-delivered after that job is gone, it would queue the
+ * patient a second time.
+ */
+const LOOK_BACK_MS = 12 * 3_600_000;
+
+/** Job states in which BullMQ still owns the registration: it will run, or it ran to the end. */
+const liveStates = new Set(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children', 'completed']);
+
+export interface ReconcileDeps {
+  db: Db;
+  registrations: Queue<RegistrationJobData>;
+  log: Logger;
+  /** How long after the relay sent it a registration may go without its result before it counts as stuck. */
+  graceMs: number;
+}
+
+export function createReconcileQueue(connection: Redis, prefix: string): Queue {
+  return new Queue(RECONCILE_QUEUE, { connection, prefix });
+}
+
+/** Runs the reconciler every `everyMs`, across all worker processes together. */
+export async function scheduleReconcile(queue: Queue, everyMs: number): Promise<void> {
+  await queue.upsertJobScheduler(
+    RECONCILE_SCHEDULER,
+    { every: everyMs },
+    { name: RECONCILE_JOB, data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
+  );
+}
+
+/**
+ * Registrations the relay sent that have not had their result: a self-registered Patient with no
+ * patient, a walk-in with no patient and no queue entry of its own (or, naming an existing
+ * patient, with that patient not in the queue).
+ */
+async function unfinishedRegistrations(db: Db, sentBefore: Date, limit: number) {
+  const hasOwnEntry = db.select({ one: sql`1` }).from(queueEntries).where(eq(queueEntries.registrationId, outbox.id));
+  const userPatient = db
+    .select({ one: sql`1` })
+    .from(patients)
+    .where(eq(patients.userId, sql`(${outbox.payload}->>'userId')::uuid`));
+  const walkInPatient = db.select({ one: sql`1` }).from(patients).where(eq(patients.registrationId, outbox.id));
+  const existingQueued = db
+    .select({ one: sql`1` })
+    .from(queueEntries)
+    .where(
+      and(
+        eq(queueEntries.patientId, sql`(${outbox.payload}->>'existingPatientId')::uuid`),
+        inArray(queueEntries.status, [...activeStatuses]),
+      ),
+    );
+  return db
+    .select({ id: outbox.id, type: outbox.type })
+    .from(outbox)
+    .where(
+      and(
+        inArray(outbox.type, [...registrationTypes]),
+        lt(outbox.sentAt, sentBefore),
+        gt(outbox.sentAt, new Date(sentBefore.getTime() - LOOK_BACK_MS)),
+        notExists(hasOwnEntry),
+        or(
+          and(eq(outbox.type, 'user.registered'), sql`${outbox.payload}->>'role' = 'Patient'`, notExists(userPatient)),
+          and(
+            eq(outbox.type, 'walk_in.registered'),
+            notExists(walkInPatient),
+            or(isNull(sql`${outbox.payload}->>'existingPatientId'`), notExists(existingQueued)),
+          ),
+        ),
+      ),
+    )
+    .orderBy(asc(outbox.sentAt))
+    .limit(limit);
+}
+
+/**
+ * Re-delivers registrations that were sent but whose job is gone (Redis lost it, or it was
+ * removed) or failed for good: the outbox row is the truth, the job only a delivery of it.
+ * The new job is built from the row, so malformed job data is mended too. Returns how many.
+ */
+export async function reconcileRegistrations(deps: ReconcileDeps, batchSize = 100): Promise<number> {
+  const rows = await unfinishedRegistrations(deps.db, new Date(Date.now() - deps.graceMs), batchSize);
+  let redelivered = 0;
+  for (const row of rows) {
+    const state = await deps.registrations.getJobState(row.id);
+    if (liveStates.has(state)) continue;
+    // A failed job keeps its id; it goes, so the new one starts with all its attempts.
+    if (state === 'failed') await deps.registrations.remove(row.id);
+    await deps.registrations.add(row.type, { registrationId: row.id }, { jobId: row.id });
+    deps.log.warn({ registrationId: row.id, job: row.type, previousState: state }, 'stuck registration re-delivered');
+    redelivered += 1;
+  }
+  return redelivered;
+}
+
+export async function processReconcileJob(deps: ReconcileDeps, name: string): Promise<number> {
+  if (name !== RECONCILE_JOB) throw new UnrecoverableError(`no handler for job ${name}`);
+  return reconcileRegistrations(deps);
+}
+
+export function startReconcileWorker(options: { connection: Redis; prefix: string; deps: ReconcileDeps }): Worker {
+  const { connection, prefix, deps } = options;
+  const worker = new Worker(RECONCILE_QUEUE, (job) => processReconcileJob(deps, job.name), { connection, prefix });
+  worker.on('failed', (job, error) => deps.log.warn({ jobId: job?.id, job: job?.name, err: error }, 'registration reconcile pass failed'));
+  worker.on('error', (error) => deps.log.warn({ err: error }, 'reconcile worker error'));
+  return worker;
+}
+
+export async function closeReconcileWorker(worker: Worker): Promise<void> {
+  await worker.close();
+}
