@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Queue, Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { connectPglite, connectPostgres, type Database } from './db/client.js';
+import { connectPglite, connectPostgres, type Database, type DatabaseTimeouts } from './db/client.js';
 import { createEventHub, publishCommitted, type EventHub } from './events/hub.js';
 import { createRelay, type Relay } from './events/relay.js';
 import { ensureFirstAdmin } from './identity/bootstrap.js';
@@ -50,11 +50,22 @@ export interface PhosConfig {
   reconcileIntervalMs?: number;
   /** How long after it was sent a registration may go without its result before it is re-delivered (60 s when unset). */
   reconcileGraceMs?: number;
+  /** Server-side statement and idle-in-transaction timeouts (PostgreSQL; `defaultDatabaseTimeouts` when unset). */
+  databaseTimeouts?: DatabaseTimeouts;
+  /** The longest one registration job attempt may run (30 s when unset). */
+  jobTimeoutMs?: number;
 }
 
 export interface Phos {
   services: Services;
+  /** The api's database: staff requests, the relay, live views. */
   database: Database;
+  /**
+   * The workers' database (jobs, notifier, sessions purge, reconciler): their own pool on
+   * PostgreSQL, so busy workers never leave a staff request waiting for a connection. The same
+   * as `database` on PGlite (one connection) and in a worker-only process.
+   */
+  workerDatabase: Database;
   queue: Queue<RegistrationJobData>;
   relay: Relay;
   hub: EventHub;
@@ -113,6 +124,9 @@ export function configFromEnv(env: {
   PHOS_REGISTER_WINDOW_SECONDS: number;
   PHOS_RECONCILE_INTERVAL_SECONDS: number;
   PHOS_RECONCILE_GRACE_SECONDS: number;
+  PHOS_DB_STATEMENT_TIMEOUT_MS: number;
+  PHOS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: number;
+  PHOS_JOB_TIMEOUT_SECONDS: number;
 }, log: Logger): PhosConfig {
   return {
     database: env.DATABASE_URL ? { url: env.DATABASE_URL } : { pgliteDir: path.join(env.PHOS_DATA_DIR, 'pglite') },
@@ -141,6 +155,11 @@ export function configFromEnv(env: {
     },
     reconcileIntervalMs: env.PHOS_RECONCILE_INTERVAL_SECONDS * 1000,
     reconcileGraceMs: env.PHOS_RECONCILE_GRACE_SECONDS * 1000,
+    databaseTimeouts: {
+      statementMs: env.PHOS_DB_STATEMENT_TIMEOUT_MS,
+      idleInTransactionMs: env.PHOS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
+    },
+    jobTimeoutMs: env.PHOS_JOB_TIMEOUT_SECONDS * 1000,
     log,
   };
 }
@@ -184,14 +203,27 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       redisTarget = config.redis;
     }
 
+    const onConnectionLost = (error: Error) => log.warn({ code: errorCode(error) }, 'database connection lost; the next query reconnects');
+    const postgresUrl = 'url' in config.database ? config.database.url : undefined;
     const database =
-      'url' in config.database
-        ? connectPostgres(config.database.url, {
-            onConnectionLost: (error) => log.warn({ code: errorCode(error) }, 'database connection lost; the next query reconnects'),
+      postgresUrl !== undefined
+        ? connectPostgres(postgresUrl, {
+            onConnectionLost,
+            timeouts: config.databaseTimeouts,
+            ...(config.runs === 'worker' ? { max: (config.workerConcurrency ?? 8) + 4 } : {}),
           })
-        : connectPglite(config.database.pgliteDir);
+        : connectPglite('pgliteDir' in config.database ? config.database.pgliteDir : undefined);
     cleanups.push(() => database.close());
     const { db } = database;
+    let workerDatabase = database;
+    if (postgresUrl !== undefined && config.runs === 'all') {
+      // Job slots, the notifier, the purge and the reconciler, with room to spare.
+      workerDatabase = connectPostgres(postgresUrl, { max: (config.workerConcurrency ?? 8) + 4, onConnectionLost, timeouts: config.databaseTimeouts });
+      const opened = workerDatabase;
+      // Pushed now, so it closes after the workers that use it (cleanups run in reverse).
+      cleanups.push(() => opened.close());
+    }
+    const workerDb = workerDatabase.db;
     await database.withStartupLock(async () => {
       await database.migrate();
       if (config.runs === 'worker') return;
@@ -258,7 +290,8 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
         connection: workerConnection,
         prefix: config.prefix,
         concurrency: config.workerConcurrency,
-        deps: { db, log, announce: (lastId) => publishCommitted(publisher, config.prefix, lastId) },
+        jobTimeoutMs: config.jobTimeoutMs,
+        deps: { db: workerDb, log, announce: (lastId) => publishCommitted(publisher, config.prefix, lastId) },
       });
       const started = worker;
       workers.push(started);
@@ -268,7 +301,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       notifierSubscriber.on('error', () => undefined);
       cleanups.push(() => notifierSubscriber.disconnect());
       notifier = await startNotifier({
-        db,
+        db: workerDb,
         subscriber: notifierSubscriber,
         prefix: config.prefix,
         log,
@@ -286,7 +319,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       const sessionsConnection = connectBlocking(redisTarget);
       sessionsConnection.on('error', () => undefined);
       cleanups.push(() => sessionsConnection.disconnect());
-      const sessionsWorker = startSessionsWorker({ connection: sessionsConnection, prefix: config.prefix, deps: { db, log } });
+      const sessionsWorker = startSessionsWorker({ connection: sessionsConnection, prefix: config.prefix, deps: { db: workerDb, log } });
       workers.push(sessionsWorker);
       cleanups.push(() => closeWorkerInTime(sessionsWorker, () => closeSessionsWorker(sessionsWorker)));
 
@@ -300,7 +333,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       const reconcileWorker = startReconcileWorker({
         connection: reconcileConnection,
         prefix: config.prefix,
-        deps: { db, log, registrations: queue, graceMs: config.reconcileGraceMs ?? 60_000 },
+        deps: { db: workerDb, log, registrations: queue, graceMs: config.reconcileGraceMs ?? 60_000 },
       });
       workers.push(reconcileWorker);
       cleanups.push(() => closeWorkerInTime(reconcileWorker, () => closeReconcileWorker(reconcileWorker)));
@@ -343,6 +376,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     return {
       services,
       database,
+      workerDatabase,
       queue,
       relay,
       hub,

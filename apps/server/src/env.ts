@@ -94,6 +94,12 @@ const envSchema = z.object({
    * orchestrator's grace period (compose: 30 s).
    */
   PHOS_SHUTDOWN_SECONDS: z.coerce.number().min(3).max(300).default(10),
+  /** The longest one SQL statement may run (lock waits included) before PostgreSQL cancels it. */
+  PHOS_DB_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(10_000),
+  /** The longest a transaction may sit idle between statements before PostgreSQL ends its session. */
+  PHOS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: z.coerce.number().int().min(100).max(3_600_000).default(15_000),
+  /** The longest one registration job attempt may run; then it fails and is retried. */
+  PHOS_JOB_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

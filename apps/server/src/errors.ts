@@ -19,6 +19,7 @@ const defaultMessages: Record<AppErrorCode, string> = {
   OWN_DRAFT: 'A care plan is approved by a Provider other than the one who drafted it',
   WRONG_PASSWORD: 'Your current password is incorrect',
   SERVER_RESTARTING: 'This server is restarting. Reconnecting…',
+  BUSY: "The clinic's records are busy; try again",
   INTERNAL: 'Something went wrong',
 };
 

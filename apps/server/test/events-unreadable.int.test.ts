@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { eq, sql } from 'drizzle-orm';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DomainEvent, QueueChange, QueueEntry, User } from '@phos/shared';
+import type { DomainEvent, QueueChange, User } from '@phos/shared';
 import type { Db } from '../src/db/client.js';
 import type { EventHub } from '../src/events/hub.js';
 import { appendEvents, CLINIC_STREAM, headEventId, readEventsAfter, type LogPage } from '../src/events/log.js';
@@ -13,31 +12,13 @@ import { createUser } from '../src/identity/users.js';
 import { NOTIFICATIONS_CONSUMER } from '../src/jobs/notifier.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, startTestPhos, trpcError } from './support.js';
+import { callerFor, eventually, patientInput, queueEntryFixture, startTestPhos, trpcError } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
 const SKIPPED_MESSAGE = 'skipped an event this build cannot read';
 
-function entry(lastName: string): QueueEntry {
-  return {
-    id: randomUUID(),
-    patientId: randomUUID(),
-    firstName: 'Test',
-    lastName,
-    dateOfBirth: '1970-01-01',
-    status: 'waiting',
-    arrivedAt: new Date().toISOString(),
-    statusChangedAt: new Date().toISOString(),
-    acuity: null,
-    clinician: null,
-    room: null,
-    possibleDuplicate: false,
-    version: 1,
-  };
-}
-
-const added = (lastName: string): DomainEvent => ({ type: 'queue.entry.added', payload: { entry: entry(lastName) } });
+const added = (lastName: string): DomainEvent => ({ type: 'queue.entry.added', payload: { entry: queueEntryFixture(lastName) } });
 
 interface RawRow {
   type: string;
@@ -133,13 +114,13 @@ describe('an event this build cannot read', () => {
     try {
       await append(added('Before'));
       const ids = await appendRaw(phos.services.db, [
-        { type: 'queue.entry.teleported', version: 1, payload: { entry: entry('Unknown') } },
-        { type: 'queue.entry.added', version: 3, payload: { entries: [entry('NewerMajor')] } },
+        { type: 'queue.entry.teleported', version: 1, payload: { entry: queueEntryFixture('Unknown') } },
+        { type: 'queue.entry.added', version: 3, payload: { entries: [queueEntryFixture('NewerMajor')] } },
       ]);
       await phos.hub.pump();
       await append(added('Middle'));
       const more = await appendRaw(phos.services.db, [
-        { type: 'queue.entry.added', version: 2, minor: 1, payload: { entry: { ...entry('NewerMinor'), bed: 'B7' }, source: 'kiosk' } },
+        { type: 'queue.entry.added', version: 2, minor: 1, payload: { entry: { ...queueEntryFixture('NewerMinor'), bed: 'B7' }, source: 'kiosk' } },
         { type: 'queue.entry.added', version: 2, payload: { entry: { id: 'not-an-id', lastName: 'Secretname' } } },
       ]);
       bad = { unknownType: ids[0]!, newerMajor: ids[1]!, newerMinor: more[0]!, malformed: more[1]! };
@@ -176,7 +157,7 @@ describe('an event this build cannot read', () => {
 
   it('moves the notifier past them, and later notifications still arrive', async () => {
     await appendRaw(phos.services.db, [{ type: 'queue.entry.teleported', version: 1, payload: {} }]);
-    await append({ type: 'queue.entry.overdue', payload: { entry: { ...entry('Overdue'), acuity: 3 }, targetMinutes: 30 } });
+    await append({ type: 'queue.entry.overdue', payload: { entry: { ...queueEntryFixture('Overdue'), acuity: 3 }, targetMinutes: 30 } });
     const inbox = await eventually(async () => {
       await phos.notifier?.run();
       const { notifications } = await callerFor(phos, provider).notifications.inbox();

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainEvent, QueueChange, User } from '@phos/shared';
 import type { Db } from '../src/db/client.js';
@@ -6,31 +5,12 @@ import { appendEvents, headEventId, readEventsAfter } from '../src/events/log.js
 import { createUser } from '../src/identity/users.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { patientInput, startTestPhos, usesPostgres } from './support.js';
+import { patientInput, queueEntryFixture, startTestPhos, usesPostgres } from './support.js';
 
 type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
 function entryAdded(lastName: string): DomainEvent {
-  return {
-    type: 'queue.entry.added',
-    payload: {
-      entry: {
-        id: randomUUID(),
-        patientId: randomUUID(),
-        firstName: 'Test',
-        lastName,
-        dateOfBirth: '1970-01-01',
-        status: 'waiting',
-        arrivedAt: new Date().toISOString(),
-        statusChangedAt: new Date().toISOString(),
-        acuity: null,
-        clinician: null,
-        room: null,
-        possibleDuplicate: false,
-        version: 1,
-      },
-    },
-  };
+  return { type: 'queue.entry.added', payload: { entry: queueEntryFixture(lastName) } };
 }
 
 interface Received {

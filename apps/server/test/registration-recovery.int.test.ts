@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { Worker } from 'bullmq';
-import { count, eq, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
@@ -17,9 +17,8 @@ import { queueEntries } from '../src/queue/schema.js';
 import { redisOptions } from '../src/redis/connection.js';
 import { createContextInner, silentLogger } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, startTestPhos } from './support.js';
+import { callerFor, eventually, patientCountsFor, patientInput, registrationIdOf, startTestPhos, type TestPhos } from './support.js';
 
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
 /** A logger whose lines the test can read. */
 function capturingLogger(): { log: Logger; lines: Record<string, unknown>[]; text: () => string } {
@@ -46,25 +45,6 @@ function connect(): Redis {
     connection.disconnect();
   });
   return connection;
-}
-
-async function registrationIdOf(phos: TestPhos, userId: string): Promise<string> {
-  const [row] = await phos.services.db
-    .select({ id: outbox.id })
-    .from(outbox)
-    .where(sql`${outbox.payload}->>'userId' = ${userId}`);
-  if (!row) throw new Error(`no outbox row for user ${userId}`);
-  return row.id;
-}
-
-async function countsFor(phos: TestPhos, userId: string) {
-  const [patientCount] = await phos.services.db.select({ n: count() }).from(patients).where(eq(patients.userId, userId));
-  const [entryCount] = await phos.services.db
-    .select({ n: count() })
-    .from(queueEntries)
-    .innerJoin(patients, eq(patients.id, queueEntries.patientId))
-    .where(eq(patients.userId, userId));
-  return { patients: patientCount?.n ?? 0, entries: entryCount?.n ?? 0 };
 }
 
 /** A worker that takes one job and never finishes it, then dies without releasing its lock. */
@@ -103,10 +83,10 @@ describe('a job whose worker dies', () => {
     const deps = { db: phos.services.db, log: silentLogger, announce: () => Promise.resolve() };
     const survivor = startRegistrationWorker({ connection: connect(), prefix: phos.prefix, deps });
     onTestFinished(() => survivor.close());
-    await eventually(async () => (await countsFor(phos, user.id)).entries === 1, 30_000);
+    await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 30_000);
     const secondRecovery = Date.now() - diedAt;
 
-    expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+    expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
     const job = await phos.queue.getJob(registrationId);
     expect(await job?.getState()).toBe('completed');
     expect(job?.stalledCounter).toBe(2);
@@ -147,7 +127,7 @@ describe('a job that fails on a database error', () => {
     expect(stored.failedReason).toContain('23514');
     expect(stored.failedReason).toContain('test_refuses_this_patient');
     expect(stored.stacktrace).toContain('23514');
-    expect(await countsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
+    expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
 
     const everything = `${JSON.stringify(stored)}\n${capture.text()}`;
     for (const secret of [person.firstName, person.lastName, person.dateOfBirth, person.email]) {
@@ -168,9 +148,9 @@ describe('the registration reconciler', () => {
     await phos.queue.remove(registrationId);
     await worker.resume();
 
-    await eventually(async () => (await countsFor(phos, user.id)).entries === 1, 20_000);
+    await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 20_000);
     expect(capture.lines.filter((line) => line.level === 40 && line.registrationId === registrationId)).toHaveLength(1);
-    expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+    expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
   });
 
   it('re-delivers a registration whose job failed for good, with its data mended, and leaves live and finished ones alone', async () => {
@@ -188,13 +168,13 @@ describe('the registration reconciler', () => {
     await phos.queue.add('user.registered', { registrationId: 'not-a-uuid' }, { jobId: registrationId });
     await worker.resume();
     await eventually(async () => (await phos.queue.getJobState(registrationId)) === 'failed');
-    expect(await countsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
+    expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
 
     expect(await reconcileRegistrations(deps)).toBe(1);
-    await eventually(async () => (await countsFor(phos, user.id)).entries === 1, 20_000);
+    await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 20_000);
     await eventually(async () => (await phos.queue.getJobState(registrationId)) === 'completed');
     expect(await reconcileRegistrations(deps)).toBe(0);
-    expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+    expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
 
     // A Provider gets no patient, and that is no reason to re-deliver, even with its job gone.
     const provider = await createUser(phos.services.db, { ...patientInput(), role: 'Provider' });

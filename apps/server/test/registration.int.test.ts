@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { count, eq, sql } from 'drizzle-orm';
+import { count, eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role, User } from '@phos/shared';
@@ -10,36 +10,14 @@ import { createUser } from '../src/identity/users.js';
 import { Worker } from 'bullmq';
 import { processRegistration, REGISTRATIONS_QUEUE, startRegistrationWorker } from '../src/jobs/registrations.js';
 import { redisOptions } from '../src/redis/connection.js';
-import { patients } from '../src/patients/schema.js';
-import { queueEntries } from '../src/queue/schema.js';
 import { startEmbeddedRedis } from '../src/redis/embedded.js';
 import { silentLogger } from '../src/trpc/context.js';
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { startPhos } from '../src/app.js';
 import { users } from '../src/identity/schema.js';
-import { callerFor, deleteRedisKeys, eventually, freshDatabase, patientInput, startTestPhos, usesPostgres } from './support.js';
+import { callerFor, deleteRedisKeys, eventually, freshDatabase, patientCountsFor, patientInput, registrationIdOf, startTestPhos, type TestPhos, usesPostgres } from './support.js';
 
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
-
-async function registrationIdOf(phos: TestPhos, userId: string): Promise<string> {
-  const [row] = await phos.services.db
-    .select({ id: outbox.id })
-    .from(outbox)
-    .where(sql`${outbox.payload}->>'userId' = ${userId}`);
-  if (!row) throw new Error(`no outbox row for user ${userId}`);
-  return row.id;
-}
-
-async function countsFor(phos: TestPhos, userId: string) {
-  const [patientCount] = await phos.services.db.select({ n: count() }).from(patients).where(eq(patients.userId, userId));
-  const [entryCount] = await phos.services.db
-    .select({ n: count() })
-    .from(queueEntries)
-    .innerJoin(patients, eq(patients.id, queueEntries.patientId))
-    .where(eq(patients.userId, userId));
-  return { patients: patientCount?.n ?? 0, entries: entryCount?.n ?? 0 };
-}
 
 async function jobCompleted(phos: TestPhos, registrationId: string): Promise<boolean> {
   return (await phos.queue.getJobState(registrationId)) === 'completed';
@@ -66,7 +44,7 @@ describe('registration pipeline', () => {
     const registrationId = await registrationIdOf(phos, user.id);
     await eventually(() => jobCompleted(phos, registrationId));
 
-    expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+    expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
     const { entries } = await callerFor(phos, admin).queue.list();
     expect(entries.filter((entry) => entry.lastName === 'Hopper')).toHaveLength(1);
     const [sent] = await phos.services.db.select().from(outbox).where(eq(outbox.id, registrationId));
@@ -77,13 +55,13 @@ describe('registration pipeline', () => {
     const { user } = await callerFor(phos, admin).admin.createUser({ ...patientInput(), role });
     const registrationId = await registrationIdOf(phos, user.id);
     await eventually(() => jobCompleted(phos, registrationId));
-    expect(await countsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
+    expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
   });
 
   it('gives a Patient account created by an Admin its patient', async () => {
     const { user } = await callerFor(phos, admin).admin.createUser({ ...patientInput(), role: 'Patient' });
-    await eventually(async () => (await countsFor(phos, user.id)).entries === 1);
-    expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+    await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1);
+    expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
   });
 
   it('gives one patient when the same job is processed twice', async () => {
@@ -98,7 +76,7 @@ describe('registration pipeline', () => {
       processRegistration(deps, 'user.registered', { registrationId }),
     ]);
     expect([first, second]).toEqual(['already-processed', 'already-processed']);
-    expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+    expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
   });
 
   it('gives one patient when the relay delivers the same registration twice', async () => {
@@ -111,7 +89,7 @@ describe('registration pipeline', () => {
       await phos.services.db.update(outbox).set({ sentAt: null }).where(eq(outbox.id, registrationId));
       await phos.relay.kick();
       await eventually(() => jobCompleted(phos, registrationId));
-      expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+      expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
     } finally {
       phos.relay.start();
     }
@@ -139,11 +117,11 @@ describe('registration while Redis is down', () => {
       await phos.relay.kick();
       const [pending] = await phos.services.db.select().from(outbox).where(eq(outbox.id, registrationId));
       expect(pending?.sentAt).toBeNull();
-      expect(await countsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
+      expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
 
       redis = await startEmbeddedRedis(dir);
-      await eventually(async () => (await countsFor(phos, user.id)).entries === 1, 20_000);
-      expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+      await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 20_000);
+      expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
     } finally {
       await phos.cleanup();
       await redis.stop();
@@ -222,11 +200,11 @@ describe('a worker that dies mid-job', () => {
       await jobPicked;
       // Dies without releasing its lock or renewing it.
       await doomed.close(true);
-      expect(await countsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
+      expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
 
       survivor = startRegistrationWorker({ connection: connect(), prefix: phos.prefix, deps, stalled });
-      await eventually(async () => (await countsFor(phos, user.id)).entries === 1, 20_000);
-      expect(await countsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+      await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 20_000);
+      expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
     } finally {
       await survivor?.close();
       await doomed.close(true);

@@ -2,10 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { TRPCError } from '@trpc/server';
+import { count, eq, sql } from 'drizzle-orm';
 import { inject, onTestFinished } from 'vitest';
 import type { QueueEntry, User } from '@phos/shared';
 import { startPhos, type Phos, type PhosConfig } from '../src/app.js';
 import { commitWithEvents } from '../src/events/log.js';
+import { outbox } from '../src/events/schema.js';
+import { patients } from '../src/patients/schema.js';
+import { queueEntries } from '../src/queue/schema.js';
 import { addToQueue } from '../src/queue/queue.js';
 import { redisOptions, type RedisTarget } from '../src/redis/connection.js';
 import { createContextInner, silentLogger, type SessionCookie } from '../src/trpc/context.js';
@@ -169,4 +173,46 @@ export async function queueDirectly(
   });
   phos.services.announce(lastEventId);
   return result.entry;
+}
+
+export type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+
+/** The outbox id (the registration id) of a user's registration. */
+export async function registrationIdOf(phos: Phos, userId: string): Promise<string> {
+  const [row] = await phos.services.db
+    .select({ id: outbox.id })
+    .from(outbox)
+    .where(sql`${outbox.payload}->>'userId' = ${userId}`);
+  if (!row) throw new Error(`no outbox row for user ${userId}`);
+  return row.id;
+}
+
+/** How many patients and queue entries a user's registration produced: exactly one each, or none yet. */
+export async function patientCountsFor(phos: Phos, userId: string) {
+  const [patientCount] = await phos.services.db.select({ n: count() }).from(patients).where(eq(patients.userId, userId));
+  const [entryCount] = await phos.services.db
+    .select({ n: count() })
+    .from(queueEntries)
+    .innerJoin(patients, eq(patients.id, queueEntries.patientId))
+    .where(eq(patients.userId, userId));
+  return { patients: patientCount?.n ?? 0, entries: entryCount?.n ?? 0 };
+}
+
+/** A waiting queue entry as an event carries it, for a patient nobody else shares a name with. */
+export function queueEntryFixture(lastName: string): QueueEntry {
+  return {
+    id: randomUUID(),
+    patientId: randomUUID(),
+    firstName: 'Test',
+    lastName,
+    dateOfBirth: '1970-01-01',
+    status: 'waiting',
+    arrivedAt: new Date().toISOString(),
+    statusChangedAt: new Date().toISOString(),
+    acuity: null,
+    clinician: null,
+    room: null,
+    possibleDuplicate: false,
+    version: 1,
+  };
 }

@@ -31,6 +31,8 @@ export const appErrorCodes = {
   WRONG_PASSWORD: 'BAD_REQUEST',
   /** This api instance is shutting down: reconnect (another instance answers) and resume. */
   SERVER_RESTARTING: 'SERVICE_UNAVAILABLE',
+  /** The records were busy (a timeout or lock wait ran out): nothing was changed; try again. */
+  BUSY: 'SERVICE_UNAVAILABLE',
   /** Anything unexpected: the caller is told only the request id. */
   INTERNAL: 'INTERNAL_SERVER_ERROR',
 } as const;

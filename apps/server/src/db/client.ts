@@ -31,11 +31,47 @@ const STARTUP_LOCK = 7_265_401_337;
 
 export const migrationsFolder = fileURLToPath(new URL('../../../../drizzle', import.meta.url));
 
+/** How long the server lets one statement run, and a transaction sit idle between statements. */
+export interface DatabaseTimeouts {
+  statementMs: number;
+  idleInTransactionMs: number;
+}
+
+export const defaultDatabaseTimeouts: DatabaseTimeouts = { statementMs: 10_000, idleInTransactionMs: 15_000 };
+
+/**
+ * SQLSTATEs that mean "the database was busy, try again": a statement or lock wait that ran out
+ * of time (57014, 55P03), or a transaction the server ended for idling (25P03).
+ */
+const busyStates = new Set(['57014', '55P03', '25P03']);
+
+/** True for a timeout-class database error, whether raw or wrapped by drizzle as the query's cause. */
+export function isDatabaseBusy(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
+    const { code } = current as { code?: unknown };
+    if (typeof code === 'string' && busyStates.has(code)) return true;
+    // node-postgres's own query_timeout, should the server not answer at all.
+    if (current.message === 'Query read timeout') return true;
+  }
+  return false;
+}
+
 export function connectPostgres(
   url: string,
-  options: { max?: number; onConnectionLost?: (error: Error) => void } = {},
+  options: { max?: number; onConnectionLost?: (error: Error) => void; timeouts?: DatabaseTimeouts } = {},
 ): Database {
-  const pool = new pg.Pool({ connectionString: url, max: options.max ?? 10, connectionTimeoutMillis: 5000 });
+  const timeouts = options.timeouts ?? defaultDatabaseTimeouts;
+  // Sent as startup parameters, so every connection has them from its first statement: no query
+  // and no transaction holds a connection (or a lock) for longer. query_timeout is the client's
+  // own backstop, for a server that stops answering altogether.
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: 5000,
+    statement_timeout: timeouts.statementMs,
+    idle_in_transaction_session_timeout: timeouts.idleInTransactionMs,
+    query_timeout: timeouts.statementMs + 2_000,
+  });
   const lost = (error: Error) => options.onConnectionLost?.(error);
   // A client losing its server (a restart, pg_terminate_backend: 57P01) emits 'error', and an
   // 'error' nobody listens to ends the process. The pool listens only while a client is idle; a
@@ -47,15 +83,28 @@ export function connectPostgres(
   return {
     db,
     kind: 'postgres',
-    migrate: () => migratePg(drizzlePg(pool), { migrationsFolder }),
+    // Migrations may rightly run longer than any request: their own connection, no timeouts.
+    async migrate() {
+      const migrator = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 5000 });
+      migrator.on('error', () => undefined);
+      try {
+        await migratePg(drizzlePg(migrator), { migrationsFolder });
+      } finally {
+        await migrator.end();
+      }
+    },
+    // Another process may hold the lock through a long migration: wait it out, on a connection
+    // of its own without the pool's timeouts.
     async withStartupLock(work) {
-      const client = await pool.connect();
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+      client.on('error', lost);
+      await client.connect();
       try {
         await client.query('select pg_advisory_lock($1)', [STARTUP_LOCK]);
         return await work();
       } finally {
         await client.query('select pg_advisory_unlock($1)', [STARTUP_LOCK]).catch(() => undefined);
-        client.release();
+        await client.end().catch(() => undefined);
       }
     },
     ping: async () => {

@@ -41,8 +41,9 @@ export async function consumeEvents(
     if (page.lastId === position.lastId) return { consumed: 0, appended: null };
     skipped = page.unreadable;
     const produced = page.events.length > 0 ? await handle(tx, page.events) : [];
-    const appended = produced.length > 0 ? await appendEvents(tx, produced) : null;
     await tx.update(eventConsumers).set({ lastId: page.lastId }).where(eq(eventConsumers.name, name));
+    // Last, so the clinic's event counter lock is held only until the commit.
+    const appended = produced.length > 0 ? await appendEvents(tx, produced) : null;
     return { consumed: page.events.length + page.unreadable.length, appended };
   });
   options.unreadable?.record(skipped);

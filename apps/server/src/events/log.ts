@@ -5,6 +5,9 @@ import { eventLog, eventStreams } from './schema.js';
 
 export const CLINIC_STREAM = 'clinic';
 
+/** The longest a writer waits for the clinic's event counter row. */
+export const EVENT_COUNTER_LOCK_TIMEOUT_MS = 2_000;
+
 export type LoggedEvent = DomainEvent & { id: bigint; occurredAt: Date };
 
 /** An event this build cannot read: what it is and why, never its payload (it may hold health data). */
@@ -36,6 +39,10 @@ export interface LogPage {
 export async function appendEvents(tx: Db, events: readonly DomainEvent[]): Promise<bigint> {
   if (events.length === 0) throw new Error('appendEvents needs at least one event');
   const count = BigInt(events.length);
+  // Every event writer in the clinic queues on this row. Appending is the transaction's last work,
+  // so the lock is held for milliseconds; a writer that still finds it taken for longer gives up
+  // (55P03, "busy": a staff call is told to retry, a job is retried) rather than join a pile-up.
+  await tx.execute(sql.raw(`set local lock_timeout = ${EVENT_COUNTER_LOCK_TIMEOUT_MS}`));
   const [stream] = await tx
     .insert(eventStreams)
     .values({ stream: CLINIC_STREAM, lastId: count })
@@ -65,6 +72,7 @@ export async function commitWithEvents<T extends { events: readonly DomainEvent[
 ): Promise<{ result: T; lastEventId: bigint }> {
   return db.transaction(async (tx) => {
     const result = await work(tx);
+    // Last, so nothing but the commit follows the counter lock.
     const lastEventId = await appendEvents(tx, result.events);
     return { result, lastEventId };
   });

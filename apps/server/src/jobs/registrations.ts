@@ -188,20 +188,48 @@ export async function processRegistration(deps: RegistrationDeps, name: string, 
   }
 }
 
+/** A job attempt that ran past its time; an ordinary, retryable failure. */
+export class JobTimeoutError extends Error {
+  readonly code = 'JOB_TIMEOUT';
+  constructor(timeoutMs: number) {
+    super(`job attempt timed out after ${timeoutMs} ms`);
+    this.name = 'JobTimeoutError';
+  }
+}
+
+/**
+ * Fails the attempt after `timeoutMs` (BullMQ has no job timeout of its own), freeing the slot.
+ * The work it leaves behind is bounded by the database's statement and idle-in-transaction
+ * timeouts, and if it still commits, the handler's idempotence makes the retry a no-op.
+ */
+async function withinTime<T>(timeoutMs: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new JobTimeoutError(timeoutMs)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function startRegistrationWorker(options: {
   connection: Redis;
   prefix: string;
   deps: RegistrationDeps;
   concurrency?: number | undefined;
+  /** The longest one attempt may run (30 s when unset). */
+  jobTimeoutMs?: number | undefined;
   /** Overrides `registrationLocks` (tests make a dead worker's job return faster). */
   stalled?: Pick<WorkerOptions, 'lockDuration' | 'stalledInterval'>;
 }): Worker<RegistrationJobData> {
-  const { connection, prefix, deps, concurrency = 8 } = options;
+  const { connection, prefix, deps, concurrency = 8, jobTimeoutMs = 30_000 } = options;
   const worker = new Worker<RegistrationJobData>(
     REGISTRATIONS_QUEUE,
     async (job: Job<RegistrationJobData>) => {
       try {
-        return await processRegistration(deps, job.name, job.data);
+        return await withinTime(jobTimeoutMs, processRegistration(deps, job.name, job.data));
       } catch (error) {
         // BullMQ keeps the message and stack in Redis; a query error's would carry the patient's data.
         throw redactedError(error, (message) =>

@@ -1,7 +1,9 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import { appErrorCodes, staffRoles, type Role, type User } from '@phos/shared';
 import { z, ZodError } from 'zod';
+import { isDatabaseBusy } from '../db/client.js';
 import { AppError } from '../errors.js';
+import { errorCode } from '../logging.js';
 import { auditRecorder, settleAudit, type AuditRecorder, type Meta } from './auditTrail.js';
 import type { Context } from './context.js';
 import { hubUntil, untilSessionEnds } from './streams.js';
@@ -41,11 +43,17 @@ const t = initTRPC.context<Context>().meta<Meta>().create({
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Domains throw AppError; this is the one place it becomes a tRPC code. */
-const mapAppErrors = t.middleware(async function mapAppErrors({ next }) {
+/**
+ * Domains throw AppError; this is the one place it becomes a tRPC code. A database timeout (a
+ * statement, a lock wait, an idle transaction) rolled the work back: the caller may retry it.
+ */
+const mapAppErrors = t.middleware(async function mapAppErrors({ ctx, path, next }) {
   const result = await next();
-  if (!result.ok && result.error.cause instanceof AppError) {
-    const cause = result.error.cause;
+  if (result.ok) return result;
+  const busy = isDatabaseBusy(result.error.cause);
+  if (busy) ctx.services.log.warn({ path, requestId: ctx.requestId, code: errorCode(result.error.cause) }, 'database busy; the caller was told to retry');
+  const cause = busy ? new AppError('BUSY') : result.error.cause;
+  if (cause instanceof AppError) {
     throw new TRPCError({ code: appErrorCodes[cause.appCode], message: cause.message, cause });
   }
   return result;
