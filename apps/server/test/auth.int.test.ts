@@ -7,10 +7,7 @@ import { buildHttpServer } from '../src/http/server.js';
 import { sessions, users } from '../src/identity/schema.js';
 import { createUser, findUserByEmail } from '../src/identity/users.js';
 import { silentLogger } from '../src/trpc/context.js';
-import { callerFor, eventually, patientInput, recordingCookie, startTestPhos, trpcError, trpcErrors } from './support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
-
+import { callerFor, eventually, patientInput, recordingCookie, startTestPhos, type TestPhos, trpcError, trpcErrors } from './support.js';
 
 function fieldErrors(error: TRPCError): Record<string, string[]> {
   const cause = error.cause as { issues?: { path: PropertyKey[]; message: string }[] } | undefined;

@@ -3,10 +3,7 @@ import type { User } from '@phos/shared';
 import { createUser } from '../src/identity/users.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, startTestPhos, trpcError, trpcErrors } from './support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
-
+import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError, trpcErrors } from './support.js';
 
 const planText = { title: 'Hypertension follow-up', goals: 'BP under 140/90', instructions: 'Amlodipine 5 mg daily' };
 

@@ -12,9 +12,7 @@ import { createUser } from '../src/identity/users.js';
 import { NOTIFICATIONS_CONSUMER } from '../src/jobs/notifier.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, queueEntryFixture, startTestPhos, trpcError } from './support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+import { callerFor, eventually, patientInput, queueEntryFixture, startTestPhos, type TestPhos, trpcError } from './support.js';
 
 const SKIPPED_MESSAGE = 'skipped an event this build cannot read';
 

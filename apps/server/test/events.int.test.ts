@@ -5,9 +5,7 @@ import { appendEvents, headEventId, readEventsAfter } from '../src/events/log.js
 import { createUser } from '../src/identity/users.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { patientInput, queueEntryFixture, startTestPhos, usesPostgres } from './support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+import { patientInput, queueEntryFixture, startTestPhos, type TestPhos, usesPostgres } from './support.js';
 
 function entryAdded(lastName: string): DomainEvent {
   return { type: 'queue.entry.added', payload: { entry: queueEntryFixture(lastName) } };

@@ -4,10 +4,7 @@ import { createSession } from '../src/identity/sessions.js';
 import { createUser } from '../src/identity/users.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, queueDirectly, startTestPhos, trpcError } from './support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
-
+import { callerFor, eventually, patientInput, queueDirectly, startTestPhos, type TestPhos, trpcError } from './support.js';
 
 describe('notifications', () => {
   let phos: TestPhos;

@@ -3,10 +3,7 @@ import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canTransition, queueStatuses, type QueueEntry, type QueueStatus, type User } from '@phos/shared';
 import { createUser } from '../src/identity/users.js';
-import { callerFor, patientInput, queueDirectly, startTestPhos, trpcError, trpcErrors } from './support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
-
+import { callerFor, patientInput, queueDirectly, startTestPhos, type TestPhos, trpcError, trpcErrors } from './support.js';
 
 /** How to reach each status from waiting along the graph. */
 const pathTo: Record<QueueStatus, QueueStatus[]> = {

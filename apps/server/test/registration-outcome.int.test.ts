@@ -6,9 +6,8 @@ import { sessions, users } from '../src/identity/schema.js';
 import { REGISTRATION_RETRY_WINDOW_MS } from '../src/identity/registration.js';
 import { resolveSession } from '../src/identity/sessions.js';
 import { patients } from '../src/patients/schema.js';
-import { callerFor, eventually, patientInput, recordingCookie, startTestPhos, trpcError } from './support.js';
+import { callerFor, eventually, patientInput, recordingCookie, startTestPhos, type TestPhos, trpcError } from './support.js';
 
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 type Registration = ReturnType<typeof patientInput>;
 
 /** Registers over tRPC as the web app does; the session token the response set, with the user. */

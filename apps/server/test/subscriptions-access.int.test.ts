@@ -3,9 +3,7 @@ import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '@phos/shared';
 import { createUser } from '../src/identity/users.js';
-import { callerFor, patientInput, startTestPhos } from './support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+import { callerFor, patientInput, startTestPhos, type TestPhos } from './support.js';
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {

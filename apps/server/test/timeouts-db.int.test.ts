@@ -6,9 +6,7 @@ import type { PhosConfig } from '../src/app.js';
 import { isDatabaseBusy } from '../src/db/client.js';
 import { createUser } from '../src/identity/users.js';
 import { patients } from '../src/patients/schema.js';
-import { callerFor, eventually, patientInput, queueDirectly, startTestPhos, trpcError, usesPostgres } from './support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+import { callerFor, eventually, patientInput, queueDirectly, startTestPhos, type TestPhos, trpcError, usesPostgres } from './support.js';
 
 async function phosWith(overrides: Partial<PhosConfig>): Promise<{ phos: TestPhos; provider: User; name: string }> {
   const phos = await startTestPhos({ signInLimits: { registrationsPerAddress: 1000 }, ...overrides });

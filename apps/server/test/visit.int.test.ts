@@ -3,9 +3,7 @@ import type { User, Visit } from '@phos/shared';
 import { createUser } from '../src/identity/users.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, queueDirectly, startTestPhos } from './support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+import { callerFor, eventually, patientInput, queueDirectly, startTestPhos, type TestPhos } from './support.js';
 
 describe("the patient's own visit", () => {
   let phos: TestPhos;

@@ -7,10 +7,7 @@ import { processRegistration } from '../src/jobs/registrations.js';
 import { patients } from '../src/patients/schema.js';
 import { queueEntries } from '../src/queue/schema.js';
 import { silentLogger } from '../src/trpc/context.js';
-import { callerFor, eventually, patientInput, startTestPhos, trpcError, trpcErrors } from './support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
-
+import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError, trpcErrors } from './support.js';
 
 describe('walk-ins and duplicates', () => {
   let phos: TestPhos;

@@ -5,10 +5,8 @@ import { verifyAuditChain } from '../../src/audit/audit.js';
 import { auditLog } from '../../src/audit/schema.js';
 import { sessions } from '../../src/identity/schema.js';
 import { hashToken, resolveSession } from '../../src/identity/sessions.js';
-import { callerFor, recordingCookie, startTestPhos, trpcError, trpcErrors } from '../support.js';
+import { callerFor, recordingCookie, startTestPhos, type TestPhos, trpcError, trpcErrors } from '../support.js';
 import { accountWith, appCodeOf, callerInSession, openStream, PASSWORD, queueStream, sessionOf, timeToEnd } from './session-support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
 const NEW_PASSWORD = 'Juniper-Obsidian-Walrus-47';
 

@@ -16,9 +16,7 @@ import { auditWrite } from '../../src/trpc/auditTrail.js';
 import { createContextInner } from '../../src/trpc/context.js';
 import { createCaller } from '../../src/trpc/router.js';
 import { createCallerFactory, providerProcedure, router } from '../../src/trpc/trpc.js';
-import { callerFor, eventually, patientInput, startTestPhos, trpcError } from '../support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 
 const actor: AuditActor = { userId: null, role: null, ip: '203.0.113.9', requestId: 'test' };
 

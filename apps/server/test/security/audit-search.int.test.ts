@@ -7,9 +7,7 @@ import { auditLog } from '../../src/audit/schema.js';
 import { createUser } from '../../src/identity/users.js';
 import { createContextInner } from '../../src/trpc/context.js';
 import { createCaller } from '../../src/trpc/router.js';
-import { callerFor, patientInput, startTestPhos, trpcError } from '../support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+import { callerFor, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 
 /** RFC 4180, enough to read back what the export wrote. */
 function parseCsv(text: string): string[][] {

@@ -10,10 +10,9 @@ import { patients } from '../../src/patients/schema.js';
 import type { Meta } from '../../src/trpc/auditTrail.js';
 import { createContextInner, silentLogger } from '../../src/trpc/context.js';
 import { appRouter, createCaller } from '../../src/trpc/router.js';
-import { callerFor, eventually, patientInput, startTestPhos, trpcError } from '../support.js';
+import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 import { signedIn } from './http-support.js';
 
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 type Caller = ReturnType<typeof createCaller>;
 type Actor = 'anonymous' | 'admin' | 'providerA' | 'providerB' | 'patient';
 

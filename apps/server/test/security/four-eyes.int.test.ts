@@ -2,9 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '@phos/shared';
 import { AppError } from '../../src/errors.js';
 import { createUser } from '../../src/identity/users.js';
-import { callerFor, eventually, patientInput, startTestPhos, trpcError } from '../support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 
 const planText = { title: 'Four eyes', goals: 'HbA1c under 7%', instructions: 'Metformin 500 mg twice daily' };
 

@@ -7,9 +7,7 @@ import { createUser } from '../../src/identity/users.js';
 import { patients } from '../../src/patients/schema.js';
 import { createContextInner } from '../../src/trpc/context.js';
 import { createCaller } from '../../src/trpc/router.js';
-import { callerFor, eventually, patientInput, startTestPhos, trpcError } from '../support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 
 const wanda = { firstName: 'Wanda', lastName: 'Walkin', dateOfBirth: '1968-08-08' };
 const planText = { title: 'Anticoagulation', goals: 'INR 2–3', instructions: 'Warfarin 5 mg daily' };

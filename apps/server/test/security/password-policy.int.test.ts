@@ -8,9 +8,7 @@ import { createUser } from '../../src/identity/users.js';
 import { buildHttpServer } from '../../src/http/server.js';
 import { silentLogger } from '../../src/trpc/context.js';
 import { requireStrongPassword } from '../../src/trpc/strongPassword.js';
-import { callerFor, patientInput, startTestPhos, trpcError } from '../support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
+import { callerFor, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 
 /** The message the form shows under the password field. */
 function passwordFieldError(error: TRPCError, field = 'password'): string | undefined {

@@ -13,10 +13,8 @@ import { identityDirectory } from '../../src/jobs/notifier.js';
 import { PURGE_SCHEDULER, schedulePurge, SESSIONS_QUEUE } from '../../src/jobs/sessions.js';
 import { redisOptions } from '../../src/redis/connection.js';
 import { silentLogger } from '../../src/trpc/context.js';
-import { eventually, startTestPhos, trpcError } from '../support.js';
+import { eventually, startTestPhos, type TestPhos, trpcError } from '../support.js';
 import { accountWith, appCodeOf, callerInSession, PASSWORD, sessionOf } from './session-support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
 const MINUTE = 60_000;
 

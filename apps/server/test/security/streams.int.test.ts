@@ -12,10 +12,8 @@ import { sessions, users } from '../../src/identity/schema.js';
 import { hashToken } from '../../src/identity/sessions.js';
 import { startEmbeddedRedis } from '../../src/redis/embedded.js';
 import { hubUntil, revocationsChannel, untilSessionEnds } from '../../src/trpc/streams.js';
-import { callerFor, deleteRedisKeys, eventually, freshDatabase, startTestPhos, trpcError, usesPostgres } from '../support.js';
+import { callerFor, deleteRedisKeys, eventually, freshDatabase, startTestPhos, type TestPhos, trpcError, usesPostgres } from '../support.js';
 import { accountWith, appCodeOf, callerInSession, openStream, queueStream, sessionOf, timeToEnd } from './session-support.js';
-
-type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;
 
 const serverDir = fileURLToPath(new URL('../..', import.meta.url));
 
