@@ -430,5 +430,6 @@ describe('the reconnection hint on event streams', () => {
       await server.close();
       await phos.cleanup();
     }
-  });
+    // A fresh database, its migrations and a sign-in: over 30 s once on a loaded host.
+  }, 60_000);
 });
