@@ -8,6 +8,7 @@ import { outbox } from '../events/schema.js';
 import { patients } from '../patients/schema.js';
 import { queueEntries } from '../queue/schema.js';
 import { registrationTypes, type RegistrationJobData } from './registrations.js';
+import { scheduleEvery } from './schedule.js';
 
 export const RECONCILE_QUEUE = 'registrations-reconcile';
 const RECONCILE_JOB = 'registrations.reconcile';
@@ -39,11 +40,7 @@ export function createReconcileQueue(connection: Redis, prefix: string): Queue {
 
 /** Runs the reconciler every `everyMs`, across all worker processes together. */
 export async function scheduleReconcile(queue: Queue, everyMs: number): Promise<void> {
-  await queue.upsertJobScheduler(
-    RECONCILE_SCHEDULER,
-    { every: everyMs },
-    { name: RECONCILE_JOB, data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
-  );
+  await scheduleEvery(queue, RECONCILE_SCHEDULER, RECONCILE_JOB, everyMs);
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { deleteExpiredSessions } from '../identity/sessions.js';
+import { scheduleEvery } from './schedule.js';
 
 export const SESSIONS_QUEUE = 'sessions';
 const PURGE_JOB = 'sessions.purge';
@@ -20,11 +21,7 @@ export function createSessionsQueue(connection: Redis, prefix: string): Queue {
 
 /** Purges expired sessions every `everyMs`, across all worker processes together. */
 export async function schedulePurge(queue: Queue, everyMs: number): Promise<void> {
-  await queue.upsertJobScheduler(
-    PURGE_SCHEDULER,
-    { every: everyMs },
-    { name: PURGE_JOB, data: {}, opts: { removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } } },
-  );
+  await scheduleEvery(queue, PURGE_SCHEDULER, PURGE_JOB, everyMs);
 }
 
 /** Runs the job named `name`; returns how many sessions it removed. */

@@ -13,6 +13,7 @@ import { hashToken } from '../../src/identity/sessions.js';
 import { startEmbeddedRedis } from '../../src/redis/embedded.js';
 import { hubUntil, revocationsChannel, untilSessionEnds } from '../../src/trpc/streams.js';
 import { callerFor, deleteRedisKeys, eventually, freshDatabase, startTestPhos, type TestPhos, trpcError, usesPostgres } from '../support.js';
+import { serverSentEvents, type ServerSentEvent } from '../sse.js';
 import { accountWith, appCodeOf, callerInSession, openStream, queueStream, sessionOf, timeToEnd } from './session-support.js';
 
 const serverDir = fileURLToPath(new URL('../..', import.meta.url));
@@ -246,23 +247,6 @@ async function startApiProcess(env: Record<string, string>): Promise<{ url: stri
   }
 }
 
-/** Reads server-sent events off a response as they come. */
-async function* serverSentEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<{ event: string; data: string }> {
-  const decoder = new TextDecoder();
-  let buffer = '';
-  for await (const chunk of body) {
-    buffer += decoder.decode(chunk, { stream: true });
-    let end: number;
-    while ((end = buffer.indexOf('\n\n')) >= 0) {
-      const lines = buffer.slice(0, end).split('\n');
-      buffer = buffer.slice(end + 2);
-      const field = (name: string) =>
-        lines.filter((line) => line.startsWith(`${name}:`)).map((line) => line.slice(name.length + 1).trimStart()).join('\n');
-      yield { event: field('event') || 'message', data: field('data') };
-    }
-  }
-}
-
 describe('across two api processes', () => {
   const redis = inject('redisTarget');
   // Two processes share one database only on a PostgreSQL server, and one Redis only by URL.
@@ -308,7 +292,7 @@ describe('across two api processes', () => {
         expect(logout.status).toBe(200);
         const loggedOutAt = Date.now();
 
-        let ending: { event: string; data: string } | undefined;
+        let ending: ServerSentEvent | undefined;
         for await (const event of events) {
           if (event.event === 'ping') continue;
           ending = event;
