@@ -3,7 +3,8 @@
 # Production expects DATABASE_URL and REDIS_URL (see docker-compose.yml); the image has no
 # redis-server, so the embedded mode is for `npm start` on a workstation, not for this image.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24, the current LTS (as .nvmrc); the README lists the supported versions.
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # Workspace manifests and the lockfile only, so dependency layers survive source edits.
 FROM ${NODE_IMAGE} AS manifests

@@ -1,7 +1,48 @@
+import path from 'node:path';
 import js from '@eslint/js';
+import boundaries from 'eslint-plugin-boundaries';
 import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
+
+const server = 'apps/server/src';
+
+/**
+ * The server's modules, and what each may import (docs/decisions/011-module-seams.md). Domains sit
+ * on db and the shared kernel; identity knows nothing of patients or the queue; only the edges
+ * (jobs, trpc, app, http, the entry points) compose several domains.
+ */
+const serverModules = {
+  kernel: [],
+  env: [],
+  db: ['kernel'],
+  redis: ['kernel'],
+  outbox: ['db', 'kernel'],
+  events: ['db', 'kernel'],
+  identity: ['db', 'outbox', 'kernel'],
+  patients: ['db', 'outbox', 'kernel'],
+  queue: ['db', 'kernel'],
+  'care-plans': ['db', 'kernel'],
+  notifications: ['db', 'events', 'kernel'],
+  audit: ['db', 'redis', 'env', 'kernel'],
+  jobs: ['db', 'redis', 'outbox', 'events', 'identity', 'patients', 'queue', 'notifications', 'kernel'],
+  // The process-wide services; the one transport type it names is the open-streams registry.
+  services: ['db', 'events', 'identity', 'trpc', 'kernel'],
+  trpc: ['db', 'events', 'identity', 'patients', 'queue', 'care-plans', 'notifications', 'audit', 'services', 'kernel'],
+  app: ['db', 'redis', 'outbox', 'events', 'identity', 'jobs', 'trpc', 'services', 'kernel'],
+  http: ['app', 'trpc', 'identity', 'env', 'kernel'],
+  entry: ['app', 'http', 'identity', 'patients', 'env', 'kernel'],
+};
+/** The modules that are single files at the root of src/ (the plugin's elements are folders). */
+const singleFiles = {
+  kernel: ['errors.ts', 'coalesce.ts', 'data-dir.ts', 'logging.ts'],
+  env: ['env.ts'],
+  services: ['services.ts'],
+  app: ['app.ts'],
+  entry: ['main.ts', 'seed.ts'],
+};
+/** Selects a module, a folder element or a root file alike. */
+const moduleSelector = (name) => (singleFiles[name] ? { file: { categories: name } } : { element: { type: name } });
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'drizzle/**', '**/test-results/**', '**/playwright-report/**', 'bench/**/*.mjs'] },
@@ -16,7 +57,10 @@ export default tseslint.config(
       '@typescript-eslint/switch-exhaustiveness-check': 'error',
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
       '@typescript-eslint/no-confusing-void-expression': ['error', { ignoreArrowShorthand: true }],
     },
   },
@@ -27,13 +71,56 @@ export default tseslint.config(
     rules: reactHooks.configs.recommended.rules,
   },
   {
-    files: ['**/*.test.ts', 'e2e/**/*.ts'],
+    files: [`${server}/**/*.ts`],
+    plugins: { boundaries },
+    settings: {
+      'import/resolver': { [path.resolve(import.meta.dirname, 'tools/eslint-resolve-ts.cjs')]: {}, node: {} },
+      // Patterns below are from the repository root, whatever directory ESLint (or the editor) runs in.
+      'boundaries/root-path': import.meta.dirname,
+      'boundaries/include': [`${server}/**/*.ts`],
+      'boundaries/elements': Object.keys(serverModules)
+        .filter((type) => !singleFiles[type])
+        .map((type) => ({ type, pattern: `${server}/${type}` })),
+      'boundaries/files': Object.entries(singleFiles).flatMap(([category, files]) =>
+        files.map((file) => ({ category, pattern: `${server}/${file}` })),
+      ),
+    },
+    rules: {
+      'boundaries/no-unknown-files': 'error',
+      'boundaries/dependencies': [
+        'error',
+        {
+          default: 'disallow',
+          policies: Object.entries(serverModules).map(([name, allowed]) => ({
+            from: moduleSelector(name),
+            allow: [name, ...allowed].map((target) => ({ to: moduleSelector(target) })),
+          })),
+        },
+      ],
+      // Configuration is parsed once, with its field errors, in env.ts.
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Read configuration through env.ts (loadEnv), not process.env.' },
+      ],
+    },
+  },
+  {
+    files: [`${server}/env.ts`],
+    rules: { 'no-restricted-properties': 'off' },
+  },
+  {
+    files: ['**/*.test.ts', 'e2e/**/*.ts', 'apps/server/test/**/*.ts', 'apps/server/faults/**/*.ts'],
     rules: {
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
   {
-    files: ['eslint.config.js', '**/*.mjs'],
+    files: ['eslint.config.js', '**/*.mjs', 'tools/**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
+  },
+  {
+    // An import/resolver is loaded with require().
+    files: ['tools/**/*.cjs'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -1,6 +1,6 @@
 // Registration pipeline benchmark: Phos end to end (HTTP register -> outbox -> relay -> BullMQ
-// worker -> event log -> Redis wake-up -> SSE subscription) against the raw-stack baseline in
-// ../shared/baseline, in the same run, on the same Redis and PostgreSQL. See bench/README.md.
+// worker -> event log -> Redis wake-up -> SSE subscription) and, when BENCH_BASELINE_DIR names one, against a
+// raw-stack baseline kept outside this repository, in the same run, on the same Redis and PostgreSQL. See bench/README.md.
 //
 //   node bench/registration.mjs [N=200] [INFLIGHT=16] [CONCURRENCY=8] [RATE=0]
 import { spawn } from 'node:child_process';
@@ -14,7 +14,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const baselineSource = path.resolve(root, '../shared/baseline');
+// Not part of this repository: a directory with the baseline's package.json, package-lock.json and pipeline.mjs.
+const baselineSource = process.env.BENCH_BASELINE_DIR ? path.resolve(process.env.BENCH_BASELINE_DIR) : undefined;
 // The server's own clients, resolved the way the server resolves them (the root declares none).
 const serverRequire = createRequire(path.join(root, 'apps/server/package.json'));
 const pg = serverRequire('pg');
@@ -107,7 +108,9 @@ async function baselineDir() {
   } catch (error) {
     // npm >= 11 rejects the baseline's lockfile (it lacks some optional platform entries);
     // `npm install` keeps every version the lockfile pins and only adds what is missing.
-    log(`npm ci failed (${error.message.split('\n').find((l) => l.includes('EUSAGE') || l.includes('sync')) ?? 'see above'}); falling back to npm install`);
+    log(
+      `npm ci failed (${error.message.split('\n').find((l) => l.includes('EUSAGE') || l.includes('sync')) ?? 'see above'}); falling back to npm install`,
+    );
     await run('npm', ['install', '--no-audit', '--no-fund'], { cwd: dir, timeoutMs: 180_000 });
   }
   return dir;
@@ -123,7 +126,10 @@ async function runBaseline(pgUrl) {
     env: { ...process.env, REDIS_URL, PG_URL: pgUrl },
     timeoutMs: PHASE_TIMEOUT_MS,
   });
-  const line = stdout.trim().split('\n').findLast((l) => l.startsWith('{'));
+  const line = stdout
+    .trim()
+    .split('\n')
+    .findLast((l) => l.startsWith('{'));
   if (!line) throw new Error(`baseline printed no JSON line:\n${stdout}`);
   const result = JSON.parse(line);
   for (const key of ['p50_ms', 'p95_ms', 'p99_ms']) result[key] = Number(result[key]);
@@ -175,7 +181,10 @@ async function startPhos({ databaseUrl, prefix, admin }) {
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (child.exitCode !== null) throw new Error(`Phos exited during start-up:\n${stderr}`);
-      const ready = await fetch(`${base}/readyz`).then((r) => r.ok, () => false);
+      const ready = await fetch(`${base}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
       if (ready) break;
       if (Date.now() > deadline) throw new Error(`Phos was not ready within 30 s:\n${stderr}`);
       await delay(100);
@@ -267,12 +276,7 @@ async function runPhos(databaseUrl, runId) {
   try {
     const { cookie: adminCookie } = await mutate(phos.base, 'auth.login', admin);
     const provider = { email: `provider-${runId}@bench.test`, password };
-    await mutate(
-      phos.base,
-      'admin.createUser',
-      { ...provider, role: 'Provider', firstName: 'Bench', lastName: 'Provider' },
-      adminCookie,
-    );
+    await mutate(phos.base, 'admin.createUser', { ...provider, role: 'Provider', firstName: 'Bench', lastName: 'Provider' }, adminCookie);
     const { cookie: providerCookie } = await mutate(phos.base, 'auth.login', provider);
 
     const started = new Map(); // lastName -> request start
@@ -430,9 +434,14 @@ process.once('SIGINT', () => {
 let exitCode = 0;
 try {
   // The baseline's table lives in the bench database too, so dropping it leaves nothing behind.
-  log('baseline…');
-  const baseline = await runBaseline(benchUrl.toString());
-  log('baseline', JSON.stringify(baseline));
+  let baseline = null;
+  if (baselineSource) {
+    log('baseline…');
+    baseline = await runBaseline(benchUrl.toString());
+    log('baseline', JSON.stringify(baseline));
+  } else {
+    log('no BENCH_BASELINE_DIR: measuring Phos alone, without ratios');
+  }
   log('Phos…');
   const phos = await runPhos(benchUrl.toString(), runId);
   Object.assign(phos, await countRows(benchUrl.toString()));
@@ -444,10 +453,10 @@ try {
       phos,
       baseline,
       ratio_phos_over_baseline: {
-        e2e_per_s: ratio(phos.e2e_per_s, baseline.e2e_per_s),
-        p50_ms: ratio(phos.p50_ms, baseline.p50_ms),
-        p95_ms: ratio(phos.p95_ms, baseline.p95_ms),
-        p99_ms: ratio(phos.p99_ms, baseline.p99_ms),
+        e2e_per_s: ratio(phos.e2e_per_s, baseline?.e2e_per_s ?? null),
+        p50_ms: ratio(phos.p50_ms, baseline?.p50_ms ?? null),
+        p95_ms: ratio(phos.p95_ms, baseline?.p95_ms ?? null),
+        p99_ms: ratio(phos.p99_ms, baseline?.p99_ms ?? null),
       },
     }),
   );

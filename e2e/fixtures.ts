@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { test as base, expect, type APIRequestContext, type Page } from '@playwright/test';
+import { test as base, expect, type APIRequestContext, type Browser, type BrowserContext, type Page } from '@playwright/test';
+import { createTRPCClient, httpLink, type TRPCClient } from '@trpc/client';
+import type { AppRouter } from '@phos/server/router';
 
 export type Role = 'Patient' | 'Provider' | 'Admin';
 
@@ -39,27 +41,47 @@ export function adminCredentials(): { email: string; password: string } {
   return { email, password };
 }
 
-/** tRPC over HTTP: POST /trpc/<path> with the input as the JSON body, answer in result.data. */
-export async function trpcMutation<T>(request: APIRequestContext, procedure: string, input: unknown): Promise<T> {
-  const response = await request.post(`/trpc/${procedure}`, { data: input });
-  const body: unknown = await response.json();
-  if (!response.ok()) throw new Error(`${procedure} failed with ${response.status()}: ${JSON.stringify(body)}`);
-  return (body as { result: { data: T } }).result.data;
+/** The server's own API, typed by its router. */
+export type Api = TRPCClient<AppRouter>;
+
+type StorageState = Awaited<ReturnType<APIRequestContext['storageState']>>;
+
+/**
+ * A typed tRPC client whose calls go through `request`, so that request context's cookie jar carries the session
+ * cookie exactly as a browser's would. Queries travel as POST, as the web app sends them (the server refuses GET).
+ */
+export function apiOver(request: APIRequestContext): Api {
+  return createTRPCClient<AppRouter>({
+    links: [
+      httpLink({
+        // Relative to the request context's baseURL; the client only needs a string it can append the path to.
+        url: '/trpc',
+        methodOverride: 'POST',
+        fetch: async (url, init) => {
+          const headers = Object.fromEntries(new Headers(init?.headers));
+          // The server takes JSON bodies only (415 otherwise), and httpLink sends none for a call without input.
+          const body = typeof init?.body === 'string' ? init.body : '{}';
+          const response = await request.fetch(String(url), {
+            method: init?.method ?? 'GET',
+            headers: { ...headers, 'content-type': 'application/json' },
+            data: body,
+          });
+          return new Response(await response.body(), { status: response.status(), headers: response.headers() });
+        },
+      }),
+    ],
+  });
 }
 
-/** Creates an account through the admin API, in a request context of its own (not the browser's). */
-async function createAccount(request: APIRequestContext, role: Role, person = uniquePerson(role)): Promise<Account> {
-  await trpcMutation(request, 'auth.login', adminCredentials());
-  const account: Account = {
-    role,
-    email: person.email,
-    password: person.password,
-    firstName: person.firstName,
-    lastName: person.lastName,
-    ...(role === 'Patient' ? { dateOfBirth: person.dateOfBirth } : {}),
-  };
-  await trpcMutation(request, 'admin.createUser', account);
-  return account;
+/** A request context of its own (never a browser's), signed in as `account` through `auth.login`, with its typed client. */
+async function signedInRequest(
+  newContext: () => Promise<APIRequestContext>,
+  account: { email: string; password: string },
+): Promise<{ request: APIRequestContext; api: Api }> {
+  const request = await newContext();
+  const api = apiOver(request);
+  await api.auth.login.mutate({ email: account.email, password: account.password });
+  return { request, api };
 }
 
 export async function signIn(page: Page, account: { email: string; password: string }): Promise<void> {
@@ -97,22 +119,111 @@ export function liveIndicator(page: Page) {
   return page.getByRole('status', { name: 'Live updates' });
 }
 
+/** Who a browser context is signed in as: an account, the configured Admin, or nobody. */
+export type Person = { email: string; password: string } | 'admin' | 'anonymous';
+
 interface Fixtures {
+  /** The Admin's typed API client, signed in once per worker. */
+  adminApi: Api;
   /** A fresh Provider account, created through the admin API. */
   provider: Account;
   /** Creates more accounts through the admin API. */
   createAccount: (role: Role, person?: PersonDetails) => Promise<Account>;
+  /** A typed API client signed in as `account`, in a request context of its own. */
+  apiAs: (account: { email: string; password: string }) => Promise<Api>;
+  /**
+   * A page in a browser context of its own, signed in as `who` through the API (its cookie as storage state), and open
+   * on that person's home page. Each person in a multi-person spec gets one; all are closed after the test.
+   */
+  pageAs: (who: Person) => Promise<Page>;
 }
 
-export const test = base.extend<Fixtures>({
-  createAccount: async ({ playwright, baseURL }, use) => {
-    // Its own cookie jar, so the admin session never leaks into a browser page.
-    const request = await playwright.request.newContext({ baseURL });
-    await use((role, person) => createAccount(request, role, person));
-    await request.dispose();
+interface WorkerFixtures {
+  /** The Admin's signed-in request context, shared by the worker's tests: one argon2id sign-in per worker, not per test. */
+  adminRequest: APIRequestContext;
+}
+
+/** The worker's Admin client; a long run can leave that session idle past the staff timeout, so it signs in again then. */
+async function stillSignedIn(adminRequest: APIRequestContext): Promise<Api> {
+  const api = apiOver(adminRequest);
+  if (!(await api.auth.me.query())) await api.auth.login.mutate(adminCredentials());
+  return api;
+}
+
+/**
+ * Opens a context signed in with `state`, on `/`, which sends a signed-in person to their home page; without a
+ * state, a blank page for someone who has no account yet.
+ */
+async function openPage(
+  browser: Browser,
+  baseURL: string | undefined,
+  state: StorageState | undefined,
+): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ baseURL, ...(state ? { storageState: state } : {}) });
+  const page = await context.newPage();
+  if (state) {
+    await page.goto('/');
+    await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();
+  }
+  return { context, page };
+}
+
+export const test = base.extend<Fixtures, WorkerFixtures>({
+  adminRequest: [
+    async ({ playwright }, use, workerInfo) => {
+      const baseURL = workerInfo.project.use.baseURL;
+      const { request } = await signedInRequest(() => playwright.request.newContext({ baseURL }), adminCredentials());
+      await use(request);
+      await request.dispose();
+    },
+    { scope: 'worker' },
+  ],
+  adminApi: async ({ adminRequest }, use) => {
+    await use(await stillSignedIn(adminRequest));
+  },
+  createAccount: async ({ adminApi }, use) => {
+    await use(async (role, person = uniquePerson(role)) => {
+      const account: Account = {
+        role,
+        email: person.email,
+        password: person.password,
+        firstName: person.firstName,
+        lastName: person.lastName,
+        ...(role === 'Patient' ? { dateOfBirth: person.dateOfBirth } : {}),
+      };
+      await adminApi.admin.createUser.mutate(account);
+      return account;
+    });
   },
   provider: async ({ createAccount: create }, use) => {
     await use(await create('Provider'));
+  },
+  apiAs: async ({ playwright, baseURL }, use) => {
+    const opened: APIRequestContext[] = [];
+    await use(async (account) => {
+      const { request, api } = await signedInRequest(() => playwright.request.newContext({ baseURL }), account);
+      opened.push(request);
+      return api;
+    });
+    await Promise.all(opened.map((request) => request.dispose()));
+  },
+  pageAs: async ({ browser, baseURL, playwright, adminRequest }, use) => {
+    const contexts: BrowserContext[] = [];
+    await use(async (who) => {
+      let state: StorageState | undefined;
+      if (who === 'admin') {
+        await stillSignedIn(adminRequest);
+        state = await adminRequest.storageState();
+      } else if (who !== 'anonymous') {
+        const { request } = await signedInRequest(() => playwright.request.newContext({ baseURL }), who);
+        state = await request.storageState();
+        await request.dispose();
+      }
+      const { context, page } = await openPage(browser, baseURL, state);
+      contexts.push(context);
+      return page;
+    });
+    await Promise.all(contexts.map((context) => context.close()));
   },
 });
 

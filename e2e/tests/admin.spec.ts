@@ -1,13 +1,20 @@
-import { adminCredentials, expect, liveIndicator, queueTable, signIn, test, uniquePerson } from '../fixtures';
+import type { Page } from '@playwright/test';
+import { expect, liveIndicator, queueTable, test as base, uniquePerson } from '../fixtures';
+
+/** Every test here starts as the Admin. */
+const test = base.extend<{ page: Page }>({
+  page: async ({ pageAs }, use) => {
+    await use(await pageAs('admin'));
+  },
+});
 
 test.describe('administration', () => {
   test.beforeEach(async ({ page }) => {
-    await signIn(page, adminCredentials());
     await page.getByRole('link', { name: 'Administration' }).click();
     await expect(page.getByRole('heading', { name: 'Create an account' })).toBeVisible();
   });
 
-  test('an admin creates a Provider who can then sign in to the dashboard', async ({ page, browser }) => {
+  test('an admin creates a Provider who can then sign in to the dashboard', async ({ page, pageAs }) => {
     const person = uniquePerson('Grace');
     await page.getByLabel('First name').fill(person.firstName);
     await page.getByLabel('Last name').fill(person.lastName);
@@ -15,17 +22,13 @@ test.describe('administration', () => {
     await page.getByRole('textbox', { name: 'Password', exact: true }).fill(person.password);
     await page.getByLabel('Role').selectOption('Provider');
     await page.getByRole('button', { name: 'Create account' }).click();
-    await expect(page.getByRole('status').filter({ hasText: 'Account created' })).toContainText(
-      `${person.firstName} ${person.lastName}`,
-    );
+    await expect(page.getByRole('status').filter({ hasText: 'Account created' })).toContainText(`${person.firstName} ${person.lastName}`);
 
-    const providerContext = await browser.newContext();
-    const provider = await providerContext.newPage();
-    await signIn(provider, person);
+    // Signed in through the API: the sign-in form itself is session.spec.ts's subject.
+    const provider = await pageAs(person);
     await expect(provider).toHaveURL(/\/dashboard$/);
     await expect(queueTable(provider)).toBeVisible();
     await expect(provider.getByText('Provider', { exact: true })).toBeVisible();
-    await providerContext.close();
   });
 
   test('an admin creates a Patient who then appears in the queue', async ({ page }) => {

@@ -1,24 +1,23 @@
 import { readFile } from 'node:fs/promises';
-import { adminCredentials, expect, fullName, queueTable, signIn, test } from '../fixtures';
+import { expect, fullName, queueTable, test } from '../fixtures';
 
 test("the audit trail shows a clinician's read of a patient, by patient and by user, and exports CSV", async ({
-  page,
-  browser,
+  pageAs,
   provider,
   createAccount,
 }) => {
   const patient = await createAccount('Patient');
-  const clinicianContext = await browser.newContext();
-  const clinician = await clinicianContext.newPage();
-  await signIn(clinician, provider);
+  const clinician = await pageAs(provider);
   await clinician.goto(`/dashboard?q=${encodeURIComponent(patient.lastName)}`);
-  await queueTable(clinician).getByRole('link', { name: fullName(patient) }).click();
+  await queueTable(clinician)
+    .getByRole('link', { name: fullName(patient) })
+    .click();
   await expect(clinician.getByRole('heading', { level: 1, name: fullName(patient) })).toBeVisible();
   const patientId = /\/patients\/([0-9a-f-]{36})$/.exec(clinician.url())?.[1];
   if (!patientId) throw new Error(`no patient id in ${clinician.url()}`);
-  await clinicianContext.close();
+  await clinician.context().close();
 
-  await signIn(page, adminCredentials());
+  const page = await pageAs('admin');
   await page.getByRole('link', { name: 'Administration' }).click();
   await page.getByRole('link', { name: 'Audit trail' }).click();
   await expect(page).toHaveURL(/\/admin\/audit$/);
@@ -27,7 +26,10 @@ test("the audit trail shows a clinician's read of a patient, by patient and by u
   await page.getByLabel('Patient id').fill(patientId);
   await page.getByRole('button', { name: 'Search' }).click();
   const trail = page.getByRole('table', { name: 'Audit trail, newest first' });
-  const read = trail.getByRole('row').filter({ hasText: 'patients.byId' }).filter({ hasText: fullName(provider) });
+  const read = trail
+    .getByRole('row')
+    .filter({ hasText: 'patients.byId' })
+    .filter({ hasText: fullName(provider) });
   await expect(read.first()).toBeVisible();
   await expect(read.first()).toContainText('Provider');
   await expect(read.first()).toContainText('Allowed');
@@ -39,7 +41,12 @@ test("the audit trail shows a clinician's read of a patient, by patient and by u
   await page.getByRole('option', { name: new RegExp(provider.lastName) }).click();
   await page.getByRole('button', { name: 'Search' }).click();
   await expect(trail.getByRole('row').filter({ hasText: 'patients.byId' }).first()).toBeVisible();
-  await expect(trail.getByRole('row').filter({ hasNotText: fullName(provider) }).filter({ has: page.getByRole('cell') })).toHaveCount(0);
+  await expect(
+    trail
+      .getByRole('row')
+      .filter({ hasNotText: fullName(provider) })
+      .filter({ has: page.getByRole('cell') }),
+  ).toHaveCount(0);
 
   // Export of the same filter: a dated file with the header and the read.
   await page.getByRole('combobox', { name: 'User' }).clear();

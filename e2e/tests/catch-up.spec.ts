@@ -1,14 +1,16 @@
-import { expect, liveIndicator, queueTable, signIn, test } from '../fixtures';
+import { expect, liveIndicator, queueTable, test } from '../fixtures';
 
 test('the dashboard catches up on arrivals it missed while the clinician was on a patient page', async ({
-  page,
+  pageAs,
   provider,
   createAccount,
 }) => {
   const first = await createAccount('Patient');
-  await signIn(page, provider);
+  const page = await pageAs(provider);
   await expect(liveIndicator(page)).toHaveText('Live');
-  await queueTable(page).getByRole('link', { name: `${first.firstName} ${first.lastName}` }).click();
+  await queueTable(page)
+    .getByRole('link', { name: `${first.firstName} ${first.lastName}` })
+    .click();
   await expect(page.getByRole('heading', { name: `${first.firstName} ${first.lastName}` })).toBeVisible();
 
   // Arrives while no subscription is open; the dashboard resumes from the last event it applied.

@@ -1,34 +1,29 @@
-import type { APIRequestContext } from '@playwright/test';
-import { expect, fullName, pageLive, queueTable, registerPatient, signIn, test, trpcMutation, uniquePerson } from '../fixtures';
+import { apiOver, expect, fullName, pageLive, queueTable, registerPatient, test, uniquePerson, type Api } from '../fixtures';
 
-interface QueueEntry {
-  id: string;
-  lastName: string;
-  version: number;
-}
-
-async function entryOf(request: APIRequestContext, lastName: string): Promise<QueueEntry> {
-  const { entries } = await trpcMutation<{ entries: QueueEntry[] }>(request, 'queue.list', {});
+async function entryOf(api: Api, lastName: string) {
+  const { entries } = await api.queue.list.query();
   const entry = entries.find((candidate) => candidate.lastName === lastName);
   if (!entry) throw new Error(`${lastName} is not in the queue`);
   return entry;
 }
 
-test("a walk-in on a self-registered record waits for the desk to check the person's ID", async ({ page, browser, provider }) => {
+test("a walk-in on a self-registered record waits for the desk to check the person's ID", async ({ pageAs, provider }) => {
   // Someone registers online in this name: the record is unverified.
   const person = uniquePerson('Wanda');
-  const patientContext = await browser.newContext();
-  await registerPatient(await patientContext.newPage(), person);
-  await patientContext.close();
+  const patient = await pageAs('anonymous');
+  await registerPatient(patient, person);
+  await patient.context().close();
 
-  await signIn(page, provider);
+  const page = await pageAs(provider);
+  // The page's own session, as the dashboard uses it.
+  const staff = apiOver(page.request);
   await page.goto(`/dashboard?q=${encodeURIComponent(person.lastName)}`);
   await expect(pageLive(page)).toHaveText('Live');
   const row = queueTable(page).getByRole('row').filter({ hasText: person.lastName });
   await expect(row).toContainText('Waiting');
   // They leave; later the real person walks in.
-  const entry = await entryOf(page.request, person.lastName);
-  await trpcMutation(page.request, 'queue.transition', { entryId: entry.id, expectedVersion: entry.version, to: 'left' });
+  const entry = await entryOf(staff, person.lastName);
+  await staff.queue.transition.mutate({ entryId: entry.id, expectedVersion: entry.version, to: 'left' });
   await expect(row).toHaveCount(0);
 
   await page.getByRole('button', { name: 'Register walk-in' }).click();
@@ -50,6 +45,8 @@ test("a walk-in on a self-registered record waits for the desk to check the pers
   await expect(row).toContainText('Waiting');
 
   // The record now says who checked.
-  await queueTable(page).getByRole('link', { name: fullName(person) }).click();
+  await queueTable(page)
+    .getByRole('link', { name: fullName(person) })
+    .click();
   await expect(page.getByText(`Verified by ${fullName(provider)}`)).toBeVisible();
 });

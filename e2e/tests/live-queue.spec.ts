@@ -1,14 +1,11 @@
-import { expect, liveIndicator, queueTable, registerPatient, signIn, test, uniquePerson } from '../fixtures';
+import { expect, liveIndicator, queueTable, registerPatient, test, uniquePerson } from '../fixtures';
 
-test('a new registration appears live on the clinician dashboard and opens to its record', async ({ browser, provider }) => {
-  const clinicianContext = await browser.newContext();
-  const patientContext = await browser.newContext();
-  const clinician = await clinicianContext.newPage();
-  const patient = await patientContext.newPage();
+test('a new registration appears live on the clinician dashboard and opens to its record', async ({ pageAs, provider }) => {
+  const clinician = await pageAs(provider);
+  const patient = await pageAs('anonymous');
   const person = uniquePerson('Ada');
   const fullName = `${person.firstName} ${person.lastName}`;
 
-  await signIn(clinician, provider);
   await expect(clinician).toHaveURL(/\/dashboard$/);
   await expect(liveIndicator(clinician)).toHaveText('Live');
   const table = queueTable(clinician);
@@ -37,7 +34,4 @@ test('a new registration appears live on the clinician dashboard and opens to it
   await expect(clinician.getByText(person.email)).toBeVisible();
   await clinician.getByRole('link', { name: /Back to the queue/ }).click();
   await expect(queueTable(clinician)).toBeVisible();
-
-  await clinicianContext.close();
-  await patientContext.close();
 });

@@ -1,4 +1,4 @@
-import { adminCredentials, expect, fullName, queueTable, signIn, test, uniquePerson } from '../fixtures';
+import { expect, fullName, queueTable, signIn, test, uniquePerson } from '../fixtures';
 
 test('the registration form shows the strength as the person types, and the server refuses a common password under the field', async ({
   page,
@@ -32,8 +32,8 @@ test('the registration form shows the strength as the person types, and the serv
   await expect(page).toHaveURL(/\/me$/);
 });
 
-test('a user changes their password on the account page; the old one stops working', async ({ page, provider }) => {
-  await signIn(page, provider);
+test('a user changes their password on the account page; the old one stops working', async ({ pageAs, provider }) => {
+  const page = await pageAs(provider);
   await page.getByRole('link', { name: /Your account/ }).click();
   await expect(page).toHaveURL(/\/account$/);
   const newPassword = `${provider.password}-river-lamp`;
@@ -55,12 +55,13 @@ test('a user changes their password on the account page; the old one stops worki
   await page.getByRole('textbox', { name: 'Password', exact: true }).fill(provider.password);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByText('Email or password is incorrect')).toBeVisible();
+  // The form, not the API: which password it takes is what this test is about.
   await signIn(page, { email: provider.email, password: newPassword });
   await expect(queueTable(page)).toBeVisible();
 });
 
-test('an Admin makes a Provider an Admin and resets their password, with the strength meter', async ({ page, browser, provider }) => {
-  await signIn(page, adminCredentials());
+test('an Admin makes a Provider an Admin and resets their password, with the strength meter', async ({ pageAs, provider }) => {
+  const page = await pageAs('admin');
   await page.getByRole('link', { name: 'Administration' }).click();
   await page.getByRole('link', { name: 'Accounts', exact: true }).click();
   await expect(page).toHaveURL(/\/admin\/accounts$/);
@@ -71,7 +72,10 @@ test('an Admin makes a Provider an Admin and resets their password, with the str
 
   await page.getByRole('button', { name: `Actions for ${fullName(provider)}` }).click();
   await page.getByRole('menuitem', { name: 'Make Admin' }).click();
-  await page.getByRole('dialog', { name: `Make ${fullName(provider)} an Admin?` }).getByRole('button', { name: 'Change role' }).click();
+  await page
+    .getByRole('dialog', { name: `Make ${fullName(provider)} an Admin?` })
+    .getByRole('button', { name: 'Change role' })
+    .click();
   // Filtered on Provider, the promoted account leaves the list.
   await expect(row).toHaveCount(0);
   await page.getByLabel('Role').selectOption('Admin');
@@ -92,10 +96,7 @@ test('an Admin makes a Provider an Admin and resets their password, with the str
   await expect(reset.getByRole('status')).toContainText('Password reset');
   await reset.getByRole('button', { name: 'Done' }).click();
 
-  const theirContext = await browser.newContext();
-  const them = await theirContext.newPage();
-  await signIn(them, { email: provider.email, password: newPassword });
+  const them = await pageAs({ email: provider.email, password: newPassword });
   await expect(them.getByText('Admin', { exact: true })).toBeVisible();
   await expect(them.getByRole('link', { name: 'Administration' })).toBeVisible();
-  await theirContext.close();
 });

@@ -1,12 +1,5 @@
-import {
-  adminCredentials,
-  expect,
-  fullName,
-  pageLive,
-  queueTable,
-  signIn,
-  test,
-} from '../fixtures';
+// The one spec that signs in through the form throughout: the others sign in through the API (fixtures.ts `pageAs`).
+import { expect, fullName, pageLive, queueTable, signIn, test } from '../fixtures';
 
 test('an idle session is warned a minute ahead, kept by "Stay signed in", then signed out with nothing left on screen', async ({
   page,
@@ -54,16 +47,14 @@ test('an idle session is warned a minute ahead, kept by "Stay signed in", then s
 
 test("an Admin disabling an account ends that clinician's open dashboard; re-enabled, they sign in again", async ({
   page,
-  browser,
+  pageAs,
   provider,
 }) => {
   await signIn(page, provider);
   await expect(pageLive(page)).toHaveText('Live');
   await expect(queueTable(page)).toBeVisible();
 
-  const adminContext = await browser.newContext();
-  const admin = await adminContext.newPage();
-  await signIn(admin, adminCredentials());
+  const admin = await pageAs('admin');
   await admin.goto('/admin/accounts');
   await admin.getByLabel('Search').fill(provider.email);
   const accounts = admin.getByRole('table', { name: 'Accounts' });
@@ -88,19 +79,19 @@ test("an Admin disabling an account ends that clinician's open dashboard; re-ena
 
   await admin.getByRole('button', { name: `Actions for ${fullName(provider)}` }).click();
   await admin.getByRole('menuitem', { name: 'Re-enable account' }).click();
-  await admin.getByRole('dialog', { name: `Re-enable ${fullName(provider)}?` }).getByRole('button', { name: 'Re-enable account' }).click();
+  await admin
+    .getByRole('dialog', { name: `Re-enable ${fullName(provider)}?` })
+    .getByRole('button', { name: 'Re-enable account' })
+    .click();
   await expect(accounts.getByRole('row').filter({ hasText: provider.email })).toContainText('Active');
   await signIn(page, provider);
   await expect(queueTable(page)).toBeVisible();
-  await adminContext.close();
 });
 
-test('signing out everywhere ends the other sessions of the account too', async ({ browser, page, provider }) => {
+test('signing out everywhere ends the other sessions of the account too', async ({ pageAs, page, provider }) => {
   await signIn(page, provider);
   await expect(pageLive(page)).toHaveText('Live');
-  const otherContext = await browser.newContext();
-  const other = await otherContext.newPage();
-  await signIn(other, provider);
+  const other = await pageAs(provider);
 
   await other.getByRole('link', { name: /Your account/ }).click();
   await other.getByRole('button', { name: 'Sign out everywhere' }).click();
@@ -109,5 +100,4 @@ test('signing out everywhere ends the other sessions of the account too', async 
 
   await expect(page).toHaveURL(/\/login/, { timeout: 30_000 });
   await expect(queueTable(page)).toHaveCount(0);
-  await otherContext.close();
 });

@@ -3,24 +3,17 @@ import type { Queue, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { connectPglite, connectPostgres, type Database, type DatabaseTimeouts } from './db/client.js';
 import { createEventHub, publishCommitted, type EventHub } from './events/hub.js';
-import { createRelay, type Relay } from './events/relay.js';
+import { createRelay, type Relay } from './outbox/relay.js';
 import { ensureFirstAdmin } from './identity/bootstrap.js';
 import { createSignInGuard, type SignInLimits } from './identity/throttle.js';
-import {
-  closeRegistrationWorker,
-  createRegistrationsQueue,
-  deliverRegistrations,
-  startRegistrationWorker,
-  type RegistrationJobData,
-} from './jobs/registrations.js';
-import { startNotifier, type Notifier } from './jobs/notifier.js';
-import { closeSessionsWorker, createSessionsQueue, schedulePurge, startSessionsWorker } from './jobs/sessions.js';
-import { closeReconcileWorker, createReconcileQueue, scheduleReconcile, startReconcileWorker } from './jobs/reconciler.js';
+import { startWorkers, type Workers } from './jobs/index.js';
+import type { Notifier } from './jobs/notifier.js';
+import { createRegistrationsQueue, deliverRegistrations, type RegistrationJobData } from './jobs/registrations.js';
 import { defaultSessionPolicy, type SessionPolicy } from './identity/sessions.js';
 import { connectBlocking, connectBounded, connectFailFast, type RedisTarget } from './redis/connection.js';
 import { startEmbeddedRedis } from './redis/embedded.js';
 import { errorCode } from './logging.js';
-import type { Services } from './trpc/context.js';
+import type { Services } from './services.js';
 import { createStreamRegistry, publishRevoked } from './trpc/streams.js';
 
 export interface PhosConfig {
@@ -102,42 +95,42 @@ async function settle(promise: Promise<unknown>, timeoutMs = HEALTH_TIMEOUT_MS):
   }
 }
 
-export function configFromEnv(env: {
-  DATABASE_URL?: string | undefined;
-  REDIS_URL?: string | undefined;
-  PHOS_DATA_DIR: string;
-  PHOS_REDIS_PREFIX: string;
-  PHOS_ROLE: PhosConfig['runs'];
-  PHOS_WORKER_CONCURRENCY: number;
-  PHOS_ADMIN_EMAIL?: string | undefined;
-  PHOS_ADMIN_PASSWORD?: string | undefined;
-  PHOS_SESSION_IDLE_STAFF_MINUTES: number;
-  PHOS_SESSION_IDLE_PATIENT_MINUTES: number;
-  PHOS_SESSION_ABSOLUTE_HOURS: number;
-  PHOS_STREAMS_PER_SESSION: number;
-  PHOS_SIGNIN_WINDOW_SECONDS: number;
-  PHOS_SIGNIN_MAX_FAILURES_PER_ACCOUNT: number;
-  PHOS_SIGNIN_MAX_FAILURES_PER_ADDRESS: number;
-  PHOS_SIGNIN_FAILURES_BEFORE_DELAY: number;
-  PHOS_SIGNIN_MAX_DELAY_SECONDS: number;
-  PHOS_REGISTER_MAX_PER_ADDRESS: number;
-  PHOS_REGISTER_WINDOW_SECONDS: number;
-  PHOS_RECONCILE_INTERVAL_SECONDS: number;
-  PHOS_RECONCILE_GRACE_SECONDS: number;
-  PHOS_DB_STATEMENT_TIMEOUT_MS: number;
-  PHOS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: number;
-  PHOS_JOB_TIMEOUT_SECONDS: number;
-}, log: Logger): PhosConfig {
+export function configFromEnv(
+  env: {
+    DATABASE_URL?: string | undefined;
+    REDIS_URL?: string | undefined;
+    PHOS_DATA_DIR: string;
+    PHOS_REDIS_PREFIX: string;
+    PHOS_ROLE: PhosConfig['runs'];
+    PHOS_WORKER_CONCURRENCY: number;
+    PHOS_ADMIN_EMAIL?: string | undefined;
+    PHOS_ADMIN_PASSWORD?: string | undefined;
+    PHOS_SESSION_IDLE_STAFF_MINUTES: number;
+    PHOS_SESSION_IDLE_PATIENT_MINUTES: number;
+    PHOS_SESSION_ABSOLUTE_HOURS: number;
+    PHOS_STREAMS_PER_SESSION: number;
+    PHOS_SIGNIN_WINDOW_SECONDS: number;
+    PHOS_SIGNIN_MAX_FAILURES_PER_ACCOUNT: number;
+    PHOS_SIGNIN_MAX_FAILURES_PER_ADDRESS: number;
+    PHOS_SIGNIN_FAILURES_BEFORE_DELAY: number;
+    PHOS_SIGNIN_MAX_DELAY_SECONDS: number;
+    PHOS_REGISTER_MAX_PER_ADDRESS: number;
+    PHOS_REGISTER_WINDOW_SECONDS: number;
+    PHOS_RECONCILE_INTERVAL_SECONDS: number;
+    PHOS_RECONCILE_GRACE_SECONDS: number;
+    PHOS_DB_STATEMENT_TIMEOUT_MS: number;
+    PHOS_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: number;
+    PHOS_JOB_TIMEOUT_SECONDS: number;
+  },
+  log: Logger,
+): PhosConfig {
   return {
     database: env.DATABASE_URL ? { url: env.DATABASE_URL } : { pgliteDir: path.join(env.PHOS_DATA_DIR, 'pglite') },
     redis: env.REDIS_URL ? { url: env.REDIS_URL } : { embeddedDir: path.join(env.PHOS_DATA_DIR, 'redis') },
     prefix: env.PHOS_REDIS_PREFIX,
     runs: env.PHOS_ROLE,
     workerConcurrency: env.PHOS_WORKER_CONCURRENCY,
-    admin:
-      env.PHOS_ADMIN_EMAIL && env.PHOS_ADMIN_PASSWORD
-        ? { email: env.PHOS_ADMIN_EMAIL, password: env.PHOS_ADMIN_PASSWORD }
-        : undefined,
+    admin: env.PHOS_ADMIN_EMAIL && env.PHOS_ADMIN_PASSWORD ? { email: env.PHOS_ADMIN_EMAIL, password: env.PHOS_ADMIN_PASSWORD } : undefined,
     sessionPolicy: {
       staffIdleMs: env.PHOS_SESSION_IDLE_STAFF_MINUTES * 60_000,
       patientIdleMs: env.PHOS_SESSION_IDLE_PATIENT_MINUTES * 60_000,
@@ -168,21 +161,14 @@ export function configFromEnv(env: {
 export async function startPhos(config: PhosConfig): Promise<Phos> {
   const { log } = config;
   const cleanups: (() => unknown)[] = [];
-  const workers: Worker[] = [];
+  let workers: Workers | undefined;
+  /** Set when a shutdown has a deadline for jobs: each worker's close waits for its jobs until then only. */
   let jobsDeadline: Promise<void> | undefined;
-  /** A worker's close, bounded by the shutdown's deadline for jobs when there is one. */
-  const closeWorkerInTime = async (worker: Worker, closeIt: () => Promise<void>) => {
-    const closing = closeIt();
-    if (!jobsDeadline) return closing;
-    const inTime = await Promise.race([closing.then(() => true), jobsDeadline.then(() => false)]);
-    if (!inTime) log.warn({ worker: worker.name }, 'jobs still running at the shutdown deadline; they go back to the queue when their lock lapses');
-  };
   const close = async (options: { jobsBy?: number } = {}) => {
     if (options.jobsBy !== undefined) {
       const timeLeft = Math.max(0, options.jobsBy - Date.now());
       jobsDeadline = new Promise((resolve) => setTimeout(resolve, timeLeft).unref());
-      // Every worker stops taking jobs now, and they drain side by side, not one after another.
-      for (const worker of workers) void worker.close().catch(() => undefined);
+      workers?.stopTakingJobs();
     }
     for (const cleanup of cleanups.reverse()) {
       try {
@@ -218,7 +204,11 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     let workerDatabase = database;
     if (postgresUrl !== undefined && config.runs === 'all') {
       // Job slots, the notifier, the purge and the reconciler, with room to spare.
-      workerDatabase = connectPostgres(postgresUrl, { max: (config.workerConcurrency ?? 8) + 4, onConnectionLost, timeouts: config.databaseTimeouts });
+      workerDatabase = connectPostgres(postgresUrl, {
+        max: (config.workerConcurrency ?? 8) + 4,
+        onConnectionLost,
+        timeouts: config.databaseTimeouts,
+      });
       const opened = workerDatabase;
       // Pushed now, so it closes after the workers that use it (cleanups run in reverse).
       cleanups.push(() => opened.close());
@@ -280,64 +270,27 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       cleanups.push(() => streams.stop());
     }
 
-    let worker: Worker<RegistrationJobData> | undefined;
-    let notifier: Notifier | undefined;
     if (config.runs !== 'api') {
-      const workerConnection = connectBlocking(redisTarget);
-      workerConnection.on('error', () => undefined);
-      cleanups.push(() => workerConnection.disconnect());
-      worker = startRegistrationWorker({
-        connection: workerConnection,
+      const started = await startWorkers({
+        redisTarget,
+        producer,
         prefix: config.prefix,
+        db: workerDb,
+        log,
+        registrations: queue,
+        announce: (lastId) => publishCommitted(publisher, config.prefix, lastId),
+        unreadable: hub.unreadable,
         concurrency: config.workerConcurrency,
         jobTimeoutMs: config.jobTimeoutMs,
-        deps: { db: workerDb, log, announce: (lastId) => publishCommitted(publisher, config.prefix, lastId) },
+        notifierIntervalMs: config.hubSafetyIntervalMs,
+        sessionPurgeIntervalMs: config.sessionPurgeIntervalMs,
+        reconcileIntervalMs: config.reconcileIntervalMs,
+        reconcileGraceMs: config.reconcileGraceMs,
       });
-      const started = worker;
-      workers.push(started);
-      cleanups.push(() => closeWorkerInTime(started, () => closeRegistrationWorker(started)));
-
-      const notifierSubscriber = connectBlocking(redisTarget);
-      notifierSubscriber.on('error', () => undefined);
-      cleanups.push(() => notifierSubscriber.disconnect());
-      notifier = await startNotifier({
-        db: workerDb,
-        subscriber: notifierSubscriber,
-        prefix: config.prefix,
-        log,
-        announce: (lastId) => publishCommitted(publisher, config.prefix, lastId),
-        intervalMs: config.hubSafetyIntervalMs,
-        unreadable: hub.unreadable,
-      });
-      const startedNotifier = notifier;
-      cleanups.push(() => startedNotifier.stop());
-
-      const sessionsQueue = createSessionsQueue(producer, config.prefix);
-      sessionsQueue.on('error', () => undefined); // its connection reconnects by itself
-      cleanups.push(() => sessionsQueue.close());
-      await schedulePurge(sessionsQueue, config.sessionPurgeIntervalMs ?? 5 * 60_000);
-      const sessionsConnection = connectBlocking(redisTarget);
-      sessionsConnection.on('error', () => undefined);
-      cleanups.push(() => sessionsConnection.disconnect());
-      const sessionsWorker = startSessionsWorker({ connection: sessionsConnection, prefix: config.prefix, deps: { db: workerDb, log } });
-      workers.push(sessionsWorker);
-      cleanups.push(() => closeWorkerInTime(sessionsWorker, () => closeSessionsWorker(sessionsWorker)));
-
-      const reconcileQueue = createReconcileQueue(producer, config.prefix);
-      reconcileQueue.on('error', () => undefined); // its connection reconnects by itself
-      cleanups.push(() => reconcileQueue.close());
-      await scheduleReconcile(reconcileQueue, config.reconcileIntervalMs ?? 30_000);
-      const reconcileConnection = connectBlocking(redisTarget);
-      reconcileConnection.on('error', () => undefined);
-      cleanups.push(() => reconcileConnection.disconnect());
-      const reconcileWorker = startReconcileWorker({
-        connection: reconcileConnection,
-        prefix: config.prefix,
-        deps: { db: workerDb, log, registrations: queue, graceMs: config.reconcileGraceMs ?? 60_000 },
-      });
-      workers.push(reconcileWorker);
-      cleanups.push(() => closeWorkerInTime(reconcileWorker, () => closeReconcileWorker(reconcileWorker)));
+      workers = started;
+      cleanups.push(() => started.close(jobsDeadline));
     }
+    const worker = workers?.registrations;
     void relay.kick();
 
     // Its own connection with a bounded wait: a sign-in is answered (refused) while Redis is away.
@@ -381,13 +334,10 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       relay,
       hub,
       worker,
-      notifier,
+      notifier: workers?.notifier,
       redisTarget,
       async readiness() {
-        const [databaseUp, redisUp] = await Promise.all([
-          settle(database.ping()),
-          settle(healthRedis.ping()),
-        ]);
+        const [databaseUp, redisUp] = await Promise.all([settle(database.ping()), settle(healthRedis.ping())]);
         return {
           database: databaseUp,
           redis: redisUp,

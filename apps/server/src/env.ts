@@ -42,7 +42,6 @@ function parseTrustProxy(value: string | undefined, ctx: z.RefinementCtx): Trust
 const optionalUrl = z.preprocess((value) => (value === '' ? undefined : value), z.url().optional());
 
 const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
   PHOS_DATA_DIR: z.string().min(1).default('.data'),
@@ -64,15 +63,32 @@ const envSchema = z.object({
    */
   PHOS_TRUST_PROXY: z.string().optional().transform(parseTrustProxy),
   /** Idle timeout of Provider and Admin sessions; fractions allowed (0.05 = 3 s, for tests). */
-  PHOS_SESSION_IDLE_STAFF_MINUTES: z.coerce.number().positive().max(24 * 60).default(15),
+  PHOS_SESSION_IDLE_STAFF_MINUTES: z.coerce
+    .number()
+    .positive()
+    .max(24 * 60)
+    .default(15),
   /** Idle timeout of Patient sessions. */
-  PHOS_SESSION_IDLE_PATIENT_MINUTES: z.coerce.number().positive().max(24 * 60).default(30),
+  PHOS_SESSION_IDLE_PATIENT_MINUTES: z.coerce
+    .number()
+    .positive()
+    .max(24 * 60)
+    .default(30),
   /** Absolute session lifetime, whatever the activity. */
-  PHOS_SESSION_ABSOLUTE_HOURS: z.coerce.number().positive().max(24 * 30).default(12),
+  PHOS_SESSION_ABSOLUTE_HOURS: z.coerce
+    .number()
+    .positive()
+    .max(24 * 30)
+    .default(12),
   /** Live streams (subscriptions) one session may hold open on one api instance. */
   PHOS_STREAMS_PER_SESSION: z.coerce.number().int().min(1).max(1000).default(10),
   /** The window failed sign-ins are counted in (ASVS 2.2.1: at most 10 failures per account in it). */
-  PHOS_SIGNIN_WINDOW_SECONDS: z.coerce.number().int().min(1).max(24 * 3600).default(15 * 60),
+  PHOS_SIGNIN_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(24 * 3600)
+    .default(15 * 60),
   /** Failed sign-ins per account per window; then the account is locked for the rest of the window. */
   PHOS_SIGNIN_MAX_FAILURES_PER_ACCOUNT: z.coerce.number().int().min(1).max(1000).default(10),
   /** Failed sign-ins per client address per window, across accounts (one address spraying many). */
@@ -83,11 +99,20 @@ const envSchema = z.object({
   PHOS_SIGNIN_MAX_DELAY_SECONDS: z.coerce.number().int().min(1).max(3600).default(60),
   /** Self-registrations per client address per registration window. */
   PHOS_REGISTER_MAX_PER_ADDRESS: z.coerce.number().int().min(1).max(1_000_000).default(10),
-  PHOS_REGISTER_WINDOW_SECONDS: z.coerce.number().int().min(1).max(7 * 24 * 3600).default(60 * 60),
+  PHOS_REGISTER_WINDOW_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600)
+    .default(60 * 60),
   /** How often a worker re-delivers sent registrations that have no result and no live job. */
   PHOS_RECONCILE_INTERVAL_SECONDS: z.coerce.number().positive().max(3600).default(30),
   /** How long after it was sent a registration may go without its patient before it counts as stuck. */
-  PHOS_RECONCILE_GRACE_SECONDS: z.coerce.number().nonnegative().max(24 * 3600).default(60),
+  PHOS_RECONCILE_GRACE_SECONDS: z.coerce
+    .number()
+    .nonnegative()
+    .max(24 * 3600)
+    .default(60),
   /**
    * On SIGTERM the process is gone within this: open streams end at once, requests get 40% of
    * it, jobs until 1.5 s before it (then they go back to the queue). Keep it under the

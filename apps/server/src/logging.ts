@@ -82,7 +82,9 @@ export function redactedErrorText(error: unknown): string {
   if (isDatabaseError(error)) return `database error: ${describeDatabaseError(error)}`;
   const { issues } = error as { issues?: unknown };
   if (error.name === 'ZodError' && Array.isArray(issues)) {
-    const fields = issues.map((issue: { path?: unknown[]; code?: unknown }) => `${(issue.path ?? []).join('.') || '(root)'} ${String(issue.code)}`);
+    const fields = issues.map(
+      (issue: { path?: unknown[]; code?: unknown }) => `${(issue.path ?? []).join('.') || '(root)'} ${String(issue.code)}`,
+    );
     return `invalid data: ${fields.join(', ')}`;
   }
   return error.message;

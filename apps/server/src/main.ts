@@ -14,9 +14,10 @@ const log = createLogger({ level: env.LOG_LEVEL, base: { service: 'phos', runs: 
 const defaultWebDir = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 const phos = await startPhos(configFromEnv(env, log));
-const http = env.PHOS_ROLE === 'worker'
-  ? undefined
-  : await buildHttpServer({ phos, log, webDir: env.PHOS_WEB_DIR ?? defaultWebDir, trustProxy: env.PHOS_TRUST_PROXY });
+const http =
+  env.PHOS_ROLE === 'worker'
+    ? undefined
+    : await buildHttpServer({ phos, log, webDir: env.PHOS_WEB_DIR ?? defaultWebDir, trustProxy: env.PHOS_TRUST_PROXY });
 
 const draining = http ? closeConnectionsWhileDraining(http) : undefined;
 if (http) hintReconnectDelay(http);

@@ -42,9 +42,9 @@ async function seedAccount(phos: Phos, account: DemoAccount): Promise<Seeded> {
   } catch (error) {
     if (!(error instanceof AppError && error.appCode === 'EMAIL_TAKEN')) throw error;
     const existing = await findUserByEmail(db, account.email);
-    if (!existing) throw new Error(`${account.email} was taken but cannot be found`);
+    if (!existing) throw new Error(`${account.email} was taken but cannot be found`, { cause: error });
     if (existing.role !== account.role) {
-      throw new Error(`${account.email} already exists as ${existing.role}, not ${account.role}`);
+      throw new Error(`${account.email} already exists as ${existing.role}, not ${account.role}`, { cause: error });
     }
     return { account, userId: existing.id, outcome: 'existed' };
   }

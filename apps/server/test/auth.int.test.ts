@@ -2,12 +2,22 @@ import { count } from 'drizzle-orm';
 import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { INVALID_CREDENTIALS_MESSAGE, type User } from '@phos/shared';
-import { outbox } from '../src/events/schema.js';
+import { outbox } from '../src/outbox/schema.js';
 import { buildHttpServer } from '../src/http/server.js';
 import { sessions, users } from '../src/identity/schema.js';
-import { createUser, findUserByEmail } from '../src/identity/users.js';
+import { findUserByEmail } from '../src/identity/users.js';
 import { silentLogger } from '../src/trpc/context.js';
-import { callerFor, eventually, patientInput, recordingCookie, startTestPhos, type TestPhos, trpcError, trpcErrors } from './support.js';
+import {
+  callerFor,
+  createStaff,
+  eventually,
+  patientInput,
+  recordingCookie,
+  startTestPhos,
+  type TestPhos,
+  trpcError,
+  trpcErrors,
+} from './support.js';
 
 function fieldErrors(error: TRPCError): Record<string, string[]> {
   const cause = error.cause as { issues?: { path: PropertyKey[]; message: string }[] } | undefined;
@@ -29,8 +39,8 @@ describe('identity and access', () => {
 
   beforeAll(async () => {
     phos = await startTestPhos();
-    ({ user: admin } = await createUser(phos.services.db, { ...patientInput(), role: 'Admin' }));
-    ({ user: provider } = await createUser(phos.services.db, { ...patientInput(), role: 'Provider' }));
+    admin = await createStaff(phos, 'Admin');
+    provider = await createStaff(phos);
   });
   afterAll(() => phos.cleanup());
 
@@ -67,9 +77,7 @@ describe('identity and access', () => {
       const input = patientInput({ email: 'Taken.Person@Example.com' });
       await callerFor(phos).auth.register(input);
       const before = await rowCounts();
-      const error = await trpcError(
-        callerFor(phos).auth.register({ ...patientInput(), email: 'taken.person@example.COM' }),
-      );
+      const error = await trpcError(callerFor(phos).auth.register({ ...patientInput(), email: 'taken.person@example.COM' }));
       expect(error.code).toBe('CONFLICT');
       expect(await rowCounts()).toEqual(before);
     });
@@ -122,8 +130,8 @@ describe('identity and access', () => {
     beforeAll(async () => {
       ({ user: patient } = await callerFor(phos).auth.register(patientInput()));
       const { user: other } = await callerFor(phos).auth.register(patientInput());
-      patientId = await eventually(async () => (await callerFor(phos, patient).registration.status()).patientId);
-      otherPatientId = await eventually(async () => (await callerFor(phos, other).registration.status()).patientId);
+      patientId = await eventually(async () => (await callerFor(phos, patient).registrant.status()).patientId);
+      otherPatientId = await eventually(async () => (await callerFor(phos, other).registrant.status()).patientId);
     });
 
     it('refuses anonymous callers queue.* and admin.* with UNAUTHORIZED', async () => {
@@ -133,7 +141,7 @@ describe('identity and access', () => {
         anonymous.queue.onChange(),
         anonymous.admin.createUser({ ...patientInput(), role: 'Admin' }),
         anonymous.patients.byId({ id: patientId }),
-        anonymous.registration.status(),
+        anonymous.registrant.status(),
       ])) {
         expect(error.code).toBe('UNAUTHORIZED');
       }
@@ -171,9 +179,7 @@ describe('identity and access', () => {
         const { entries } = await callerFor(phos, staff).queue.list();
         expect(entries.map((entry) => entry.patientId)).toContain(otherPatientId);
       }
-      const missing = await trpcError(
-        callerFor(phos, provider).patients.byId({ id: '00000000-0000-4000-8000-000000000000' }),
-      );
+      const missing = await trpcError(callerFor(phos, provider).patients.byId({ id: '00000000-0000-4000-8000-000000000000' }));
       expect(missing.code).toBe('NOT_FOUND');
     });
 
@@ -184,8 +190,8 @@ describe('identity and access', () => {
       expect(Object.keys(fieldErrors(error))).toEqual(['dateOfBirth']);
     });
 
-    it('lets registration.status answer only Patients', async () => {
-      expect((await trpcError(callerFor(phos, provider).registration.status())).code).toBe('FORBIDDEN');
+    it('lets registrant.status answer only Patients', async () => {
+      expect((await trpcError(callerFor(phos, provider).registrant.status())).code).toBe('FORBIDDEN');
     });
   });
 

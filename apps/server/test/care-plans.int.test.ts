@@ -1,9 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '@phos/shared';
-import { createUser } from '../src/identity/users.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError, trpcErrors } from './support.js';
+import {
+  callerFor,
+  collect,
+  createStaff,
+  eventually,
+  patientInput,
+  startTestPhos,
+  type TestPhos,
+  trpcError,
+  trpcErrors,
+} from './support.js';
 
 const planText = { title: 'Hypertension follow-up', goals: 'BP under 140/90', instructions: 'Amlodipine 5 mg daily' };
 
@@ -18,13 +27,12 @@ describe('care plans', () => {
 
   beforeAll(async () => {
     phos = await startTestPhos();
-    const db = phos.services.db;
-    ({ user: drafter } = await createUser(db, { ...patientInput({ firstName: 'Dee', lastName: 'Drafter' }), role: 'Provider' }));
-    ({ user: approver } = await createUser(db, { ...patientInput({ firstName: 'Abe', lastName: 'Approver' }), role: 'Provider' }));
-    ({ user: admin } = await createUser(db, { ...patientInput(), role: 'Admin' }));
+    drafter = await createStaff(phos, 'Provider', { firstName: 'Dee', lastName: 'Drafter' });
+    approver = await createStaff(phos, 'Provider', { firstName: 'Abe', lastName: 'Approver' });
+    admin = await createStaff(phos, 'Admin');
     ({ user: patientUser } = await callerFor(phos).auth.register(patientInput()));
     ({ user: otherPatientUser } = await callerFor(phos).auth.register(patientInput()));
-    patientId = await eventually(async () => (await callerFor(phos, patientUser).registration.status()).patientId);
+    patientId = await eventually(async () => (await callerFor(phos, patientUser).registrant.status()).patientId);
     // Staff confirmed at the desk who the patient is: until then carePlans.mine shows nothing.
     await callerFor(phos, approver).patients.verifyIdentity({ id: patientId });
   });
@@ -76,18 +84,14 @@ describe('care plans', () => {
     expect(missingReason.code).toBe('BAD_REQUEST');
     const { plan: rejected } = await callerFor(phos, approver).carePlans.reject({ planId: plan.id, reason: 'Dose too high' });
     expect(rejected).toMatchObject({ status: 'rejected', rejectionReason: 'Dose too high', rejectedBy: { id: approver.id } });
-    expect((await trpcError(callerFor(phos, approver).carePlans.approve({ planId: plan.id }))).code).toBe(
-      'UNPROCESSABLE_CONTENT',
-    );
+    expect((await trpcError(callerFor(phos, approver).carePlans.approve({ planId: plan.id }))).code).toBe('UNPROCESSABLE_CONTENT');
   });
 
   it('refuses to replace a plan that is not active, or another patient’s', async () => {
     const { plan: draft } = await callerFor(phos, drafter).carePlans.draft({ patientId, ...planText });
-    const notActive = await trpcError(
-      callerFor(phos, drafter).carePlans.draft({ patientId, ...planText, replacesPlanId: draft.id }),
-    );
+    const notActive = await trpcError(callerFor(phos, drafter).carePlans.draft({ patientId, ...planText, replacesPlanId: draft.id }));
     expect(notActive.code).toBe('UNPROCESSABLE_CONTENT');
-    const otherPatientId = await eventually(async () => (await callerFor(phos, otherPatientUser).registration.status()).patientId);
+    const otherPatientId = await eventually(async () => (await callerFor(phos, otherPatientUser).registrant.status()).patientId);
     const wrongPatient = await trpcError(
       callerFor(phos, drafter).carePlans.draft({ patientId: otherPatientId, ...planText, replacesPlanId: draft.id }),
     );
@@ -97,21 +101,17 @@ describe('care plans', () => {
   it('signals a patient detail page live about that patient only', async () => {
     const controller = new AbortController();
     const caller = createCaller(createContextInner({ services: phos.services, user: approver }), { signal: controller.signal });
-    const signals: string[] = [];
-    const stream = await caller.patients.onChange({ id: patientId });
-    const reading = (async () => {
-      for await (const message of stream) signals.push((message as unknown as [string, { type: string }])[1].type);
-    })();
+    const signals = collect(await caller.patients.onChange({ id: patientId }), { signal: controller.signal });
     try {
-      const otherPatientId = await eventually(async () => (await callerFor(phos, otherPatientUser).registration.status()).patientId);
+      const otherPatientId = await eventually(async () => (await callerFor(phos, otherPatientUser).registrant.status()).patientId);
       await callerFor(phos, drafter).carePlans.draft({ patientId: otherPatientId, ...planText });
       const { plan } = await callerFor(phos, drafter).carePlans.draft({ patientId, ...planText });
       await callerFor(phos, approver).carePlans.approve({ planId: plan.id });
-      await eventually(() => Promise.resolve(signals.length >= 2 ? true : undefined));
-      expect(signals).toEqual(['careplan.drafted', 'careplan.approved']);
+      await signals.waitFor((received) => received.length >= 2);
+      expect(signals.received.map(({ data }) => data.type)).toEqual(['careplan.drafted', 'careplan.approved']);
     } finally {
       controller.abort();
-      await reading.catch(() => undefined);
+      await signals.ended;
     }
   });
 

@@ -43,7 +43,12 @@ describe('a PostgreSQL connection that drops', () => {
     const registering = Array.from({ length: 12 }, () => callerFor(phos).auth.register(patientInput()));
     await terminateAll();
     const results = await Promise.allSettled(registering);
-    await eventually(() => db.execute(sql`select 1`).then(() => true, () => false));
+    await eventually(() =>
+      db.execute(sql`select 1`).then(
+        () => true,
+        () => false,
+      ),
+    );
 
     const registered = results.flatMap((result) => (result.status === 'fulfilled' ? [result.value.user.id] : []));
     expect(registered.length).toBeGreaterThan(0);

@@ -8,11 +8,10 @@ import type { EventHub } from '../src/events/hub.js';
 import { appendEvents, CLINIC_STREAM, headEventId, readEventsAfter, type LogPage } from '../src/events/log.js';
 import { eventConsumers, eventLog, eventStreams } from '../src/events/schema.js';
 import { streamEvents } from '../src/events/stream.js';
-import { createUser } from '../src/identity/users.js';
 import { NOTIFICATIONS_CONSUMER } from '../src/jobs/notifier.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, queueEntryFixture, startTestPhos, type TestPhos, trpcError } from './support.js';
+import { callerFor, collect, createStaff, eventually, queueEntryFixture, startTestPhos, type TestPhos, trpcError } from './support.js';
 
 const SKIPPED_MESSAGE = 'skipped an event this build cannot read';
 
@@ -36,9 +35,11 @@ async function appendRaw(db: Db, rows: readonly RawRow[]): Promise<bigint[]> {
       .returning({ lastId: eventStreams.lastId });
     const first = stream!.lastId - count + 1n;
     const ids = rows.map((_, index) => first + BigInt(index));
-    await tx.insert(eventLog).values(
-      rows.map((row, index) => ({ id: ids[index]!, type: row.type, version: row.version, minor: row.minor ?? 0, payload: row.payload })),
-    );
+    await tx
+      .insert(eventLog)
+      .values(
+        rows.map((row, index) => ({ id: ids[index]!, type: row.type, version: row.version, minor: row.minor ?? 0, payload: row.payload })),
+      );
     return ids;
   });
 }
@@ -53,23 +54,19 @@ async function subscribe(phos: TestPhos, user: User, lastEventId?: bigint) {
   const controller = new AbortController();
   const caller = createCaller(createContextInner({ services: phos.services, user }), { signal: controller.signal });
   const stream = await caller.queue.onChange(lastEventId === undefined ? undefined : { lastEventId: lastEventId.toString() });
-  const received: Received[] = [];
-  const done = (async () => {
-    for await (const message of stream) {
-      const [id, change] = message as unknown as [string, QueueChange];
-      received.push({ id: BigInt(id), change });
-    }
-  })();
+  const events = collect(stream, { signal: controller.signal });
   return {
-    received,
+    get received(): Received[] {
+      return events.received.map(({ id, data }) => ({ id: BigInt(id), change: data }));
+    },
     /** Waits until the event named `lastName` arrived, then returns everything so far. */
     async through(lastName: string) {
-      await eventually(() => Promise.resolve(received.some(({ change }) => change.entry.lastName === lastName)));
-      return received.map(({ change }) => change.entry.lastName);
+      const received = await events.waitFor((all) => all.some(({ data }) => data.entry.lastName === lastName));
+      return received.map(({ data }) => data.entry.lastName);
     },
     async close() {
       controller.abort();
-      await done.catch(() => undefined);
+      await events.ended;
     },
   };
 }
@@ -94,8 +91,8 @@ describe('an event this build cannot read', () => {
       },
     });
     phos = await startTestPhos({ log: pino({ level: 'warn' }, destination) });
-    ({ user: provider } = await createUser(phos.services.db, { ...patientInput(), role: 'Provider' }));
-    ({ user: admin } = await createUser(phos.services.db, { ...patientInput(), role: 'Admin' }));
+    provider = await createStaff(phos);
+    admin = await createStaff(phos, 'Admin');
   });
   afterAll(() => phos.cleanup());
 
@@ -118,7 +115,12 @@ describe('an event this build cannot read', () => {
       await phos.hub.pump();
       await append(added('Middle'));
       const more = await appendRaw(phos.services.db, [
-        { type: 'queue.entry.added', version: 2, minor: 1, payload: { entry: { ...queueEntryFixture('NewerMinor'), bed: 'B7' }, source: 'kiosk' } },
+        {
+          type: 'queue.entry.added',
+          version: 2,
+          minor: 1,
+          payload: { entry: { ...queueEntryFixture('NewerMinor'), bed: 'B7' }, source: 'kiosk' },
+        },
         { type: 'queue.entry.added', version: 2, payload: { entry: { id: 'not-an-id', lastName: 'Secretname' } } },
       ]);
       bad = { unknownType: ids[0]!, newerMajor: ids[1]!, newerMinor: more[0]!, malformed: more[1]! };
@@ -162,10 +164,7 @@ describe('an event this build cannot read', () => {
       return notifications.some((n) => n.title === 'Past target: Test Overdue') ? notifications : undefined;
     });
     expect(inbox.filter((n) => n.title === 'Past target: Test Overdue')).toHaveLength(1);
-    const [position] = await phos.services.db
-      .select()
-      .from(eventConsumers)
-      .where(eq(eventConsumers.name, NOTIFICATIONS_CONSUMER));
+    const [position] = await phos.services.db.select().from(eventConsumers).where(eq(eventConsumers.name, NOTIFICATIONS_CONSUMER));
     expect(position!.lastId).toBeGreaterThan(bad.malformed);
   });
 

@@ -2,10 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainEvent, QueueChange, User } from '@phos/shared';
 import type { Db } from '../src/db/client.js';
 import { appendEvents, headEventId, readEventsAfter } from '../src/events/log.js';
-import { createUser } from '../src/identity/users.js';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { patientInput, queueEntryFixture, startTestPhos, type TestPhos, usesPostgres } from './support.js';
+import { collect, createStaff, patientInput, queueEntryFixture, startTestPhos, type TestPhos, usesPostgres } from './support.js';
 
 function entryAdded(lastName: string): DomainEvent {
   return { type: 'queue.entry.added', payload: { entry: queueEntryFixture(lastName) } };
@@ -21,27 +20,15 @@ async function subscribe(phos: TestPhos, user: User, lastEventId?: string) {
   const controller = new AbortController();
   const caller = createCaller(createContextInner({ services: phos.services, user }), { signal: controller.signal });
   const stream = await caller.queue.onChange(lastEventId === undefined ? undefined : { lastEventId });
-  const received: Received[] = [];
-  const done = (async () => {
-    for await (const message of stream) {
-      // A direct caller gets tracked() envelopes as they are: [id, data, marker].
-      const [id, data] = message as unknown as [string, QueueChange];
-      received.push({ id, change: data });
-    }
-  })();
+  const events = collect(stream, { signal: controller.signal });
   return {
-    received,
-    async nextCount(n: number, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (received.length < n) {
-        if (Date.now() > deadline) throw new Error(`got ${received.length} of ${n} events`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      return received.slice(0, n);
+    async nextCount(n: number): Promise<Received[]> {
+      const received = await events.waitFor((all) => all.length >= n);
+      return received.slice(0, n).map(({ id, data }) => ({ id, change: data }));
     },
     async close() {
       controller.abort();
-      await done.catch(() => undefined);
+      await events.ended;
     },
   };
 }
@@ -56,7 +43,7 @@ describe('event log and queue.onChange', () => {
 
   beforeAll(async () => {
     phos = await startTestPhos();
-    ({ user: provider } = await createUser(phos.services.db, { ...patientInput(), role: 'Provider' }));
+    provider = await createStaff(phos);
   });
   afterAll(() => phos.cleanup());
 
@@ -115,11 +102,13 @@ describe('event log and queue.onChange', () => {
     let firstAppended!: () => void;
     const firstHasAppended = new Promise<void>((resolve) => (firstAppended = resolve));
 
-    const first = phos.services.db.transaction(async (tx: Db) => {
-      await appendEvents(tx, [entryAdded('SlowWriter')]);
-      firstAppended();
-      await firstMayCommit;
-    }).then(() => commits.push('SlowWriter'));
+    const first = phos.services.db
+      .transaction(async (tx: Db) => {
+        await appendEvents(tx, [entryAdded('SlowWriter')]);
+        firstAppended();
+        await firstMayCommit;
+      })
+      .then(() => commits.push('SlowWriter'));
     await firstHasAppended;
 
     // With a plain sequence the second writer would take a later id and commit first, and a
@@ -167,9 +156,7 @@ describe('event log and queue.onChange', () => {
   it('delivers a registration to an open subscription through the worker and pub/sub', async () => {
     const subscription = await subscribe(phos, provider);
     try {
-      await createCaller(createContextInner({ services: phos.services })).auth.register(
-        patientInput({ lastName: 'Subscribed' }),
-      );
+      await createCaller(createContextInner({ services: phos.services })).auth.register(patientInput({ lastName: 'Subscribed' }));
       const [event] = await subscription.nextCount(1);
       expect(event?.change).toMatchObject({ type: 'queue.entry.added', entry: { lastName: 'Subscribed', status: 'waiting' } });
     } finally {

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canTransition, queueStatuses, type QueueEntry, type QueueStatus, type User } from '@phos/shared';
-import { createUser } from '../src/identity/users.js';
-import { callerFor, patientInput, queueDirectly, startTestPhos, type TestPhos, trpcError, trpcErrors } from './support.js';
+import { callerFor, createPatient, createStaff, queueDirectly, startTestPhos, type TestPhos, trpcError, trpcErrors } from './support.js';
 
 /** How to reach each status from waiting along the graph. */
 const pathTo: Record<QueueStatus, QueueStatus[]> = {
@@ -23,11 +22,10 @@ describe('queue workflow', () => {
 
   beforeAll(async () => {
     phos = await startTestPhos();
-    const db = phos.services.db;
-    ({ user: admin } = await createUser(db, { ...patientInput({ firstName: 'Ada', lastName: 'Admin' }), role: 'Admin' }));
-    ({ user: provider } = await createUser(db, { ...patientInput({ firstName: 'Paula', lastName: 'Provider' }), role: 'Provider' }));
-    ({ user: colleague } = await createUser(db, { ...patientInput({ firstName: 'Carl', lastName: 'Colleague' }), role: 'Provider' }));
-    ({ user: patient } = await createUser(db, { ...patientInput(), role: 'Patient' }));
+    admin = await createStaff(phos, 'Admin', { firstName: 'Ada', lastName: 'Admin' });
+    provider = await createStaff(phos, 'Provider', { firstName: 'Paula', lastName: 'Provider' });
+    colleague = await createStaff(phos, 'Provider', { firstName: 'Carl', lastName: 'Colleague' });
+    patient = await createPatient(phos);
   });
   afterAll(() => phos.cleanup());
 
@@ -213,14 +211,14 @@ describe('queue workflow', () => {
       expect(outOfRange.code).toBe('BAD_REQUEST');
     });
 
-    it('orders the queue by acuity, then arrival, untriaged last', async () => {
+    // A Phos of its own, started inside the test: on a loaded machine that start alone has taken most of 30 s.
+    it('orders the queue by acuity, then arrival, untriaged last', { timeout: 120_000 }, async () => {
       const fresh = await startTestPhos();
       try {
+        const caller = callerFor(fresh, await createStaff(fresh));
         const make = async (lastName: string, minutesAgo: number, acuity?: 1 | 2 | 3 | 4 | 5) => {
           const queuedEntry = await queueDirectly(fresh, { firstName: 'Order', lastName, minutesAgo });
           if (acuity === undefined) return;
-          const { user: nurse } = await createUser(fresh.services.db, { ...patientInput(), role: 'Provider' });
-          const caller = callerFor(fresh, nurse);
           const { entry } = await caller.queue.transition({ entryId: queuedEntry.id, expectedVersion: 1, to: 'in_triage' });
           await caller.queue.triage({ entryId: entry.id, expectedVersion: entry.version, acuity });
         };
@@ -230,13 +228,7 @@ describe('queue workflow', () => {
         await make('MostAcute', 1, 1);
         await make('Acute', 30, 2);
         const { entries } = await callerFor(fresh, admin).queue.list();
-        expect(entries.map((entry) => entry.lastName)).toEqual([
-          'MostAcute',
-          'Acute',
-          'EarlyLowAcuity',
-          'LateLowAcuity',
-          'Untriaged',
-        ]);
+        expect(entries.map((entry) => entry.lastName)).toEqual(['MostAcute', 'Acute', 'EarlyLowAcuity', 'LateLowAcuity', 'Untriaged']);
       } finally {
         await fresh.cleanup();
       }

@@ -1,7 +1,7 @@
 import { and, count, eq, sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLog } from '../src/audit/schema.js';
-import { outbox } from '../src/events/schema.js';
+import { outbox } from '../src/outbox/schema.js';
 import { sessions, users } from '../src/identity/schema.js';
 import { REGISTRATION_RETRY_WINDOW_MS } from '../src/identity/registration.js';
 import { resolveSession } from '../src/identity/sessions.js';
@@ -19,17 +19,16 @@ async function register(phos: TestPhos, input: Registration) {
 
 async function rowsFor(phos: TestPhos, email: string) {
   const db = phos.services.db;
-  const [account] = await db.select().from(users).where(sql`lower(${users.email}) = lower(${email})`);
+  const [account] = await db
+    .select()
+    .from(users)
+    .where(sql`lower(${users.email}) = lower(${email})`);
   const [registrations] = await db
     .select({ n: count() })
     .from(outbox)
     .where(sql`${outbox.type} = 'user.registered' and ${outbox.payload}->>'email' = ${email}`);
-  const [sessionRows] = account
-    ? await db.select({ n: count() }).from(sessions).where(eq(sessions.userId, account.id))
-    : [{ n: 0 }];
-  const [patientRows] = account
-    ? await db.select({ n: count() }).from(patients).where(eq(patients.userId, account.id))
-    : [{ n: 0 }];
+  const [sessionRows] = account ? await db.select({ n: count() }).from(sessions).where(eq(sessions.userId, account.id)) : [{ n: 0 }];
+  const [patientRows] = account ? await db.select({ n: count() }).from(patients).where(eq(patients.userId, account.id)) : [{ n: 0 }];
   return { account, outbox: registrations?.n ?? 0, sessions: sessionRows?.n ?? 0, patients: patientRows?.n ?? 0 };
 }
 

@@ -5,9 +5,7 @@ import { eq, sql } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
 import { describe, expect, inject, it, onTestFinished } from 'vitest';
-import type { Visit } from '@phos/shared';
-import { outbox } from '../src/events/schema.js';
-import { createUser } from '../src/identity/users.js';
+import { outbox } from '../src/outbox/schema.js';
 import { registerWalkIn } from '../src/patients/patients.js';
 import { REGISTRATIONS_QUEUE, registrationLocks, startRegistrationWorker } from '../src/jobs/registrations.js';
 import { reconcileRegistrations } from '../src/jobs/reconciler.js';
@@ -17,8 +15,17 @@ import { queueEntries } from '../src/queue/schema.js';
 import { redisOptions } from '../src/redis/connection.js';
 import { createContextInner, silentLogger } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientCountsFor, patientInput, registrationIdOf, startTestPhos, type TestPhos } from './support.js';
-
+import {
+  callerFor,
+  collect,
+  createStaff,
+  eventually,
+  patientCountsFor,
+  patientInput,
+  registrationIdOf,
+  startTestPhos,
+  type TestPhos,
+} from './support.js';
 
 /** A logger whose lines the test can read. */
 function capturingLogger(): { log: Logger; lines: Record<string, unknown>[]; text: () => string } {
@@ -104,7 +111,12 @@ describe('a job that cannot be processed', () => {
     await phos.queue.add('user.registered', { registrationId: jobId }, { jobId });
 
     const failure = await eventually(() => Promise.resolve(capture.lines.find((line) => line.level === 50 && line.jobId === jobId)));
-    expect(failure).toMatchObject({ msg: 'registration job failed for good', job: 'user.registered', attempts: 1, code: 'UnrecoverableError' });
+    expect(failure).toMatchObject({
+      msg: 'registration job failed for good',
+      job: 'user.registered',
+      attempts: 1,
+      code: 'UnrecoverableError',
+    });
     expect(await phos.queue.getJobState(jobId)).toBe('failed');
   });
 });
@@ -117,7 +129,12 @@ describe('a job that fails on a database error', () => {
     await phos.services.db.execute(
       sql.raw(`alter table patients add constraint test_refuses_this_patient check (last_name <> 'Quillfeatherstone')`),
     );
-    const person = { firstName: 'Zephyrine', lastName: 'Quillfeatherstone', dateOfBirth: '1971-03-14', email: 'zephyrine.quill@example.com' };
+    const person = {
+      firstName: 'Zephyrine',
+      lastName: 'Quillfeatherstone',
+      dateOfBirth: '1971-03-14',
+      email: 'zephyrine.quill@example.com',
+    };
     const { user } = await callerFor(phos).auth.register(patientInput(person));
     const registrationId = await registrationIdOf(phos, user.id);
 
@@ -153,43 +170,48 @@ describe('the registration reconciler', () => {
     expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
   });
 
-  it('re-delivers a registration whose job failed for good, with its data mended, and leaves live and finished ones alone', async () => {
-    const phos = await startPhos({ reconcileGraceMs: 3_600_000 });
-    const deps = { db: phos.services.db, registrations: phos.queue, log: silentLogger, graceMs: 0 };
-    const worker = phos.worker!;
-    await worker.pause();
-    const { user } = await callerFor(phos).auth.register(patientInput({ lastName: 'Failedjob' }));
-    const registrationId = await registrationIdOf(phos, user.id);
-    await eventually(async () => (await phos.queue.getJobState(registrationId)) === 'waiting');
-    expect(await reconcileRegistrations(deps)).toBe(0);
+  // Four pipeline round trips on one Phos of its own: it took 36 s once on a loaded machine.
+  it(
+    're-delivers a registration whose job failed for good, with its data mended, and leaves live and finished ones alone',
+    { timeout: 90_000 },
+    async () => {
+      const phos = await startPhos({ reconcileGraceMs: 3_600_000 });
+      const deps = { db: phos.services.db, registrations: phos.queue, log: silentLogger, graceMs: 0 };
+      const worker = phos.worker!;
+      await worker.pause();
+      const { user } = await callerFor(phos).auth.register(patientInput({ lastName: 'Failedjob' }));
+      const registrationId = await registrationIdOf(phos, user.id);
+      await eventually(async () => (await phos.queue.getJobState(registrationId)) === 'waiting');
+      expect(await reconcileRegistrations(deps)).toBe(0);
 
-    // The job's data is broken: it fails at once, unrecoverable, its id still the registration's.
-    await phos.queue.remove(registrationId);
-    await phos.queue.add('user.registered', { registrationId: 'not-a-uuid' }, { jobId: registrationId });
-    await worker.resume();
-    await eventually(async () => (await phos.queue.getJobState(registrationId)) === 'failed');
-    expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
+      // The job's data is broken: it fails at once, unrecoverable, its id still the registration's.
+      await phos.queue.remove(registrationId);
+      await phos.queue.add('user.registered', { registrationId: 'not-a-uuid' }, { jobId: registrationId });
+      await worker.resume();
+      await eventually(async () => (await phos.queue.getJobState(registrationId)) === 'failed');
+      expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
 
-    expect(await reconcileRegistrations(deps)).toBe(1);
-    await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 20_000);
-    await eventually(async () => (await phos.queue.getJobState(registrationId)) === 'completed');
-    expect(await reconcileRegistrations(deps)).toBe(0);
-    expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
+      expect(await reconcileRegistrations(deps)).toBe(1);
+      await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 20_000);
+      await eventually(async () => (await phos.queue.getJobState(registrationId)) === 'completed');
+      expect(await reconcileRegistrations(deps)).toBe(0);
+      expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
 
-    // A Provider gets no patient, and that is no reason to re-deliver, even with its job gone.
-    const provider = await createUser(phos.services.db, { ...patientInput(), role: 'Provider' });
-    const providerRegistration = await registrationIdOf(phos, provider.user.id);
-    await eventually(async () => (await phos.queue.getJobState(providerRegistration)) === 'completed');
-    await phos.queue.remove(providerRegistration);
-    expect(await reconcileRegistrations(deps)).toBe(0);
-  });
+      // A Provider gets no patient, and that is no reason to re-deliver, even with its job gone.
+      const provider = await createStaff(phos);
+      const providerRegistration = await registrationIdOf(phos, provider.id);
+      await eventually(async () => (await phos.queue.getJobState(providerRegistration)) === 'completed');
+      await phos.queue.remove(providerRegistration);
+      expect(await reconcileRegistrations(deps)).toBe(0);
+    },
+  );
 });
 
 describe('the registration reconciler, for walk-ins', () => {
   it('re-delivers a walk-in whose job was lost, and leaves one whose patient was already queued alone', async () => {
     const phos = await startPhos({ reconcileGraceMs: 3_600_000 });
     const deps = { db: phos.services.db, registrations: phos.queue, log: silentLogger, graceMs: 0 };
-    const { user: provider } = await createUser(phos.services.db, { ...patientInput(), role: 'Provider' });
+    const provider = await createStaff(phos);
     const worker = phos.worker!;
     await worker.pause();
     const { registrationId } = await callerFor(phos, provider).patients.registerWalkIn({
@@ -212,7 +234,11 @@ describe('the registration reconciler, for walk-ins', () => {
     // Queued again while already waiting (a race the api's check cannot close): the job leaves
     // no entry of its own, and that is its result, not a reason to re-deliver.
     const again = await phos.services.db.transaction((tx) =>
-      registerWalkIn(tx, { firstName: 'Wanda', lastName: 'Lostwalkin', dateOfBirth: '1966-06-16', existingPatientId: patient.id }, provider.id),
+      registerWalkIn(
+        tx,
+        { firstName: 'Wanda', lastName: 'Lostwalkin', dateOfBirth: '1966-06-16', existingPatientId: patient.id },
+        provider.id,
+      ),
     );
     await eventually(async () => (await phos.queue.getJobState(again)) === 'completed');
     await phos.queue.remove(again);
@@ -223,43 +249,47 @@ describe('the registration reconciler, for walk-ins', () => {
 });
 
 describe("the registrant's status", () => {
-  it('says when the registration is taking longer than usual, live, and stops saying it once the patient exists', async () => {
-    const phos = await startPhos();
-    const worker = phos.worker!;
-    await worker.pause();
-    const { user } = await callerFor(phos).auth.register(patientInput({ lastName: 'Slowpath' }));
-    const registrationId = await registrationIdOf(phos, user.id);
-    const mine = callerFor(phos, user);
-    expect(await mine.registration.status()).toEqual({ state: 'pending', delayed: false });
-    expect(await mine.visit.mine()).toMatchObject({ stage: 'received', delayed: false });
+  // A live wait for the delayed flag, then the worker resumed: 90 s for a loaded host.
+  it(
+    'says when the registration is taking longer than usual, live, and stops saying it once the patient exists',
+    { timeout: 90_000 },
+    async () => {
+      const phos = await startPhos();
+      const worker = phos.worker!;
+      await worker.pause();
+      const { user } = await callerFor(phos).auth.register(patientInput({ lastName: 'Slowpath' }));
+      const registrationId = await registrationIdOf(phos, user.id);
+      const mine = callerFor(phos, user);
+      expect(await mine.registrant.status()).toEqual({ state: 'pending', delayed: false });
+      expect(await mine.visit.mine()).toMatchObject({ stage: 'received', delayed: false });
 
-    // Committed 29 s ago: a subscriber open now must hear it turn delayed a second later, with no event to wake it.
-    await phos.services.db
-      .update(outbox)
-      .set({ createdAt: new Date(Date.now() - 29_000) })
-      .where(eq(outbox.id, registrationId));
-    const controller = new AbortController();
-    const seen: Visit[] = [];
-    const stream = await createCaller(createContextInner({ services: phos.services, user }), { signal: controller.signal }).visit.onMine();
-    const reading = (async () => {
-      for await (const visit of stream) seen.push(visit);
-    })();
-    try {
-      await eventually(() => Promise.resolve(seen.some((visit) => visit.delayed === true)));
-      expect(seen.map((visit) => [visit.stage, visit.delayed])).toEqual([
-        ['received', false],
-        ['received', true],
-      ]);
-      expect(await mine.registration.status()).toEqual({ state: 'pending', delayed: true });
-      expect(await mine.visit.mine()).toMatchObject({ stage: 'received', delayed: true });
+      // Committed 29 s ago: a subscriber open now must hear it turn delayed a second later, with no event to wake it.
+      await phos.services.db
+        .update(outbox)
+        .set({ createdAt: new Date(Date.now() - 29_000) })
+        .where(eq(outbox.id, registrationId));
+      const controller = new AbortController();
+      const stream = await createCaller(createContextInner({ services: phos.services, user }), {
+        signal: controller.signal,
+      }).visit.onMine();
+      const seen = collect(stream, { signal: controller.signal });
+      try {
+        await seen.waitFor((visits) => visits.some((visit) => visit.delayed === true));
+        expect(seen.received.map((visit) => [visit.stage, visit.delayed])).toEqual([
+          ['received', false],
+          ['received', true],
+        ]);
+        expect(await mine.registrant.status()).toEqual({ state: 'pending', delayed: true });
+        expect(await mine.visit.mine()).toMatchObject({ stage: 'received', delayed: true });
 
-      await worker.resume();
-      await eventually(() => Promise.resolve(seen.some((visit) => visit.stage === 'waiting')));
-      expect(seen.at(-1)?.delayed).toBeUndefined();
-      expect(await mine.registration.status()).toEqual({ state: 'ready', patientId: seen.at(-1)?.patientId });
-    } finally {
-      controller.abort();
-      await reading.catch(() => undefined);
-    }
-  });
+        await worker.resume();
+        await seen.waitFor((visits) => visits.some((visit) => visit.stage === 'waiting'));
+        expect(seen.received.at(-1)?.delayed).toBeUndefined();
+        expect(await mine.registrant.status()).toEqual({ state: 'ready', patientId: seen.received.at(-1)?.patientId });
+      } finally {
+        controller.abort();
+        await seen.ended;
+      }
+    },
+  );
 });

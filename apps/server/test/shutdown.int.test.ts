@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { TRPC_ERROR_CODES_BY_KEY, retryableRpcCodes } from '@trpc/server/unstable-core-do-not-import';
 import pg from 'pg';
@@ -13,104 +11,27 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { startPhos } from '../src/app.js';
 import { buildHttpServer } from '../src/http/server.js';
 import { hintReconnectDelay } from '../src/http/shutdown.js';
-import { outbox } from '../src/events/schema.js';
+import { outbox } from '../src/outbox/schema.js';
 import { patients } from '../src/patients/schema.js';
+import { killAllPhosProcesses, startPhosApi } from './processes.js';
 import { serverSentEvents, type ServerSentEvent } from './sse.js';
-import { callerFor, deleteRedisKeys, eventually, freshDatabase, patientInput, startTestPhos, usesPostgres } from './support.js';
-import { listening, signedIn } from './security/http-support.js';
-import { accountWith, appCodeOf, callerInSession, openStream, queueStream, sessionOf, timeToEnd } from './security/session-support.js';
-
-const serverDir = fileURLToPath(new URL('..', import.meta.url));
+import {
+  callerFor,
+  createStaff,
+  deleteRedisKeys,
+  eventually,
+  freshDatabase,
+  patientInput,
+  startTestPhos,
+  usesPostgres,
+} from './support.js';
+import { listening, signedIn, signInOverHttp } from './security/http-support.js';
+import { appCodeOf, callerInSession, openStream, queueStream, sessionOf, timeToEnd } from './security/session-support.js';
 
 /** The issue's bound: SIGTERM to exit. */
 const EXIT_WITHIN_MS = 10_000;
 
-interface PhosProcess {
-  url: string;
-  /** Everything the process printed so far. */
-  output: () => string;
-  /** Resolves once `pattern` shows up in the output. */
-  printed: (pattern: RegExp, timeoutMs?: number) => Promise<void>;
-  exited: Promise<{ code: number | null; at: number }>;
-  signal: (name: NodeJS.Signals) => number;
-}
-
-/** `node --import tsx src/main.ts`, as production runs it; resolves once it listens. */
-async function startPhosProcess(env: Record<string, string>): Promise<PhosProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: serverDir,
-    env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const watchers = new Set<() => void>();
-  const append = (chunk: Buffer) => {
-    output += chunk.toString();
-    for (const watcher of watchers) watcher();
-  };
-  child.stdout.on('data', append);
-  child.stderr.on('data', append);
-  const exited = new Promise<{ code: number | null; at: number }>((resolve) =>
-    child.once('exit', (code) => resolve({ code, at: Date.now() })),
-  );
-  const printed = (pattern: RegExp, timeoutMs = 60_000) =>
-    new Promise<void>((resolve, reject) => {
-      const check = () => {
-        if (!pattern.test(output)) return;
-        watchers.delete(check);
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        watchers.delete(check);
-        reject(new Error(`no ${pattern} within ${timeoutMs} ms: ${output.slice(-3000)}`));
-      }, timeoutMs);
-      watchers.add(check);
-      void exited.then(() => {
-        if (!watchers.has(check)) return;
-        watchers.delete(check);
-        clearTimeout(timer);
-        reject(new Error(`process exited before ${pattern}: ${output.slice(-3000)}`));
-      });
-      check();
-    });
-  try {
-    await printed(/running at http:\/\/[\d.]+:\d+/);
-  } catch (error) {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    throw error;
-  }
-  const url = /running at (http:\/\/[\d.]+:\d+)/.exec(output)![1]!;
-  running.add(child);
-  void exited.then(() => running.delete(child));
-  return {
-    url,
-    output: () => output,
-    printed,
-    exited,
-    signal(name) {
-      child.kill(name);
-      return Date.now();
-    },
-  };
-}
-
-const running = new Set<ReturnType<typeof spawn>>();
-afterAll(() => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-async function signIn(base: string, credentials: { email: string; password: string }): Promise<string> {
-  const login = await fetch(`${base}/trpc/auth.login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(credentials),
-  });
-  expect(login.status).toBe(200);
-  const cookie = login.headers.getSetCookie().map((header) => header.split(';')[0]).find((pair) => pair?.startsWith('phos_session='));
-  expect(cookie).toBeDefined();
-  return cookie!;
-}
+afterAll(killAllPhosProcesses);
 
 function register(base: string, input: ReturnType<typeof patientInput>, requestId: string = randomUUID()) {
   return fetch(`${base}/trpc/auth.register`, {
@@ -166,7 +87,10 @@ async function readAdded(stream: QueueStream, done: (added: Added[]) => boolean)
   throw new Error(`the stream ended early, after ${JSON.stringify(added)}`);
 }
 
-const has = (...lastNames: string[]) => (added: Added[]) => lastNames.every((name) => added.some((entry) => entry.lastName === name));
+const has =
+  (...lastNames: string[]) =>
+  (added: Added[]) =>
+    lastNames.every((name) => added.some((entry) => entry.lastName === name));
 
 /** The queue's head event id, to start a stream from. */
 async function queueHead(base: string, cookie: string): Promise<string> {
@@ -188,7 +112,9 @@ async function hangingRequest(port: number): Promise<net.Socket> {
   const socket = net.connect(port, '127.0.0.1');
   socket.on('error', () => undefined);
   await new Promise<void>((resolve) => socket.once('connect', resolve));
-  socket.write('POST /trpc/auth.login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{"email":');
+  socket.write(
+    'POST /trpc/auth.login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 400\r\n\r\n{"email":',
+  );
   return socket;
 }
 
@@ -196,124 +122,120 @@ describe('SIGTERM to an api with open streams', () => {
   const redis = inject('redisTarget');
   const admin = { email: 'shutdown-admin@example.com', password: 'Quartz-Plover-Mangrove-81' };
 
-  it(
-    'ends the streams with a retry hint, finishes the request in flight, exits 0 within 10 s; the client resumes on the next instance with no gap',
-    async () => {
-      const dirs: string[] = [];
-      const dataDir = () => {
-        const dir = mkdtempSync(path.join(tmpdir(), 'phos-shutdown-'));
-        dirs.push(dir);
-        return dir;
-      };
-      const database = await freshDatabase();
-      const prefix = `phos-test-${randomUUID()}`;
-      // PostgreSQL: two instances on one database, one drained while the other runs. PGlite: one
-      // data directory, so the second starts once the first has gone, as a restart would.
-      const shared = usesPostgres && 'url' in redis;
-      const pgliteDir = dataDir();
-      const env = (): Record<string, string> => ({
-        PHOS_DATA_DIR: shared ? dataDir() : pgliteDir,
-        DATABASE_URL: 'url' in database.config ? database.config.url : '',
-        REDIS_URL: 'url' in redis ? redis.url : '',
-        PHOS_REDIS_PREFIX: prefix,
-        PHOS_ADMIN_EMAIL: admin.email,
-        PHOS_ADMIN_PASSWORD: admin.password,
-        PHOS_ROLE: 'all',
-      });
-      const streams: QueueStream[] = [];
-      try {
-        const a = await startPhosProcess(env());
-        const b = shared ? await startPhosProcess(env()) : undefined;
-        const cookie = await signIn(a.url, admin);
-        const from = await queueHead(a.url, cookie);
-        const first = await openQueueStream(a.url, cookie, { input: from });
-        streams.push(first);
-        // How long its EventSource will wait to reconnect: spread, so a drain's clients do not arrive together.
-        expect(first.retryMs()).toBeGreaterThanOrEqual(500);
-        expect(first.retryMs()).toBeLessThan(2500);
-        // An idle second stream, whose client reads nothing more.
-        streams.push(await openQueueStream(a.url, cookie, {}));
+  it('ends the streams with a retry hint, finishes the request in flight, exits 0 within 10 s; the client resumes on the next instance with no gap', async () => {
+    const dirs: string[] = [];
+    const dataDir = () => {
+      const dir = mkdtempSync(path.join(tmpdir(), 'phos-shutdown-'));
+      dirs.push(dir);
+      return dir;
+    };
+    const database = await freshDatabase();
+    const prefix = `phos-test-${randomUUID()}`;
+    // PostgreSQL: two instances on one database, one drained while the other runs. PGlite: one
+    // data directory, so the second starts once the first has gone, as a restart would.
+    const shared = usesPostgres && 'url' in redis;
+    const pgliteDir = dataDir();
+    const env = (): Record<string, string> => ({
+      PHOS_DATA_DIR: shared ? dataDir() : pgliteDir,
+      DATABASE_URL: 'url' in database.config ? database.config.url : '',
+      REDIS_URL: 'url' in redis ? redis.url : '',
+      PHOS_REDIS_PREFIX: prefix,
+      PHOS_ADMIN_EMAIL: admin.email,
+      PHOS_ADMIN_PASSWORD: admin.password,
+      PHOS_ROLE: 'all',
+    });
+    const streams: QueueStream[] = [];
+    try {
+      const a = await startPhosApi(env());
+      const b = shared ? await startPhosApi(env()) : undefined;
+      const cookie = await signInOverHttp(a.url, admin);
+      const from = await queueHead(a.url, cookie);
+      const first = await openQueueStream(a.url, cookie, { input: from });
+      streams.push(first);
+      // How long its EventSource will wait to reconnect: spread, so a drain's clients do not arrive together.
+      expect(first.retryMs()).toBeGreaterThanOrEqual(500);
+      expect(first.retryMs()).toBeLessThan(2500);
+      // An idle second stream, whose client reads nothing more.
+      streams.push(await openQueueStream(a.url, cookie, {}));
 
-        const p1 = patientInput({ lastName: 'Before' });
-        expect((await register(a.url, p1)).status).toBe(200);
-        const beforeShutdown = await readAdded(first, has('Before'));
-        const lastTracked = beforeShutdown.at(-1)!.id;
+      const p1 = patientInput({ lastName: 'Before' });
+      expect((await register(a.url, p1)).status).toBe(200);
+      const beforeShutdown = await readAdded(first, has('Before'));
+      const lastTracked = beforeShutdown.at(-1)!.id;
 
-        // A request the server has started on, and one that never finishes sending itself.
-        const hanging = await hangingRequest(Number(new URL(a.url).port));
-        const p2 = patientInput({ lastName: 'InFlight' });
-        const requestId = randomUUID();
-        const inFlight = register(a.url, p2, requestId);
-        await a.printed(new RegExp(`"reqId":"${requestId}".*"msg":"incoming request"`));
-        const sentAt = a.signal('SIGTERM');
+      // A request the server has started on, and one that never finishes sending itself.
+      const hanging = await hangingRequest(Number(new URL(a.url).port));
+      const p2 = patientInput({ lastName: 'InFlight' });
+      const requestId = randomUUID();
+      const inFlight = register(a.url, p2, requestId);
+      await a.printed(new RegExp(`"reqId":"${requestId}".*"msg":"incoming request"`));
+      const sentAt = a.signal('SIGTERM');
 
-        // The stream ends at once with SERVER_RESTARTING, a code tRPC's client retries, and
-        // without tRPC's `return` event, which would stop the client for good.
-        const ending: ServerSentEvent[] = [];
-        for await (const event of first.events) if (event.event !== 'ping') ending.push(event);
-        // The response ended: that is what makes an EventSource reconnect.
-        const streamEndedMs = Date.now() - sentAt;
-        expect(ending.map((event) => event.event)).toEqual(['serialized-error']);
-        const error = JSON.parse(ending[0]!.data) as { code: number; data: { code: string; appCode: string } };
-        expect(error.data).toMatchObject({ code: 'SERVICE_UNAVAILABLE', appCode: 'SERVER_RESTARTING' });
-        expect(retryableRpcCodes).toContain(error.code);
-        expect(error.code).toBe(TRPC_ERROR_CODES_BY_KEY.SERVICE_UNAVAILABLE);
-        expect(streamEndedMs).toBeLessThan(3000);
+      // The stream ends at once with SERVER_RESTARTING, a code tRPC's client retries, and
+      // without tRPC's `return` event, which would stop the client for good.
+      const ending: ServerSentEvent[] = [];
+      for await (const event of first.events) if (event.event !== 'ping') ending.push(event);
+      // The response ended: that is what makes an EventSource reconnect.
+      const streamEndedMs = Date.now() - sentAt;
+      expect(ending.map((event) => event.event)).toEqual(['serialized-error']);
+      const error = JSON.parse(ending[0]!.data) as { code: number; data: { code: string; appCode: string } };
+      expect(error.data).toMatchObject({ code: 'SERVICE_UNAVAILABLE', appCode: 'SERVER_RESTARTING' });
+      expect(retryableRpcCodes).toContain(error.code);
+      expect(error.code).toBe(TRPC_ERROR_CODES_BY_KEY.SERVICE_UNAVAILABLE);
+      expect(streamEndedMs).toBeLessThan(3000);
 
-        const answered = await inFlight;
-        expect(answered.status).toBe(200);
-        // …and tells its client not to send another request down that connection.
-        expect(answered.headers.get('connection')).toBe('close');
-        const { code, at } = await a.exited;
-        expect(code).toBe(0);
-        expect(at - sentAt).toBeLessThan(EXIT_WITHIN_MS);
-        // The hanging client was cut at the drain deadline, not by the last-resort exit.
-        expect(a.output()).toContain('requests still open at the drain deadline');
-        hanging.destroy();
-        // Nothing personal in what it printed on the way.
-        expect(a.output()).not.toContain(p2.email);
-        expect(a.output()).not.toContain(p2.password);
+      const answered = await inFlight;
+      expect(answered.status).toBe(200);
+      // …and tells its client not to send another request down that connection.
+      expect(answered.headers.get('connection')).toBe('close');
+      const { code, at } = await a.exited;
+      expect(code).toBe(0);
+      expect(at - sentAt).toBeLessThan(EXIT_WITHIN_MS);
+      // The hanging client was cut at the drain deadline, not by the last-resort exit.
+      expect(a.output()).toContain('requests still open at the drain deadline');
+      hanging.destroy();
+      // Nothing personal in what it printed on the way.
+      expect(a.output()).not.toContain(p2.email);
+      expect(a.output()).not.toContain(p2.password);
 
-        // The next instance; a registration committed there while the client was away.
-        const next = b ?? (await startPhosProcess(env()));
-        const p3 = patientInput({ lastName: 'WhileAway' });
-        expect((await register(next.url, p3)).status).toBe(200);
+      // The next instance; a registration committed there while the client was away.
+      const next = b ?? (await startPhosApi(env()));
+      const p3 = patientInput({ lastName: 'WhileAway' });
+      expect((await register(next.url, p3)).status).toBe(200);
 
-        // The client reconnects, as EventSource does, with the last id it tracked.
-        const resumed = await openQueueStream(next.url, cookie, { input: from, header: lastTracked });
-        streams.push(resumed);
-        const afterResume = await readAdded(resumed, has('InFlight', 'WhileAway'));
+      // The client reconnects, as EventSource does, with the last id it tracked.
+      const resumed = await openQueueStream(next.url, cookie, { input: from, header: lastTracked });
+      streams.push(resumed);
+      const afterResume = await readAdded(resumed, has('InFlight', 'WhileAway'));
 
-        // Exactly what one uninterrupted stream from the same start shows, in the same order.
-        const whole = await openQueueStream(next.url, cookie, { input: from });
-        streams.push(whole);
-        const lastId = afterResume.at(-1)!.id;
-        const uninterrupted = await readAdded(whole, (added) => added.at(-1)?.id === lastId);
-        expect([...beforeShutdown, ...afterResume]).toEqual(uninterrupted);
-        expect(uninterrupted.map((entry) => entry.lastName).sort()).toEqual(['Before', 'InFlight', 'WhileAway'].sort());
+      // Exactly what one uninterrupted stream from the same start shows, in the same order.
+      const whole = await openQueueStream(next.url, cookie, { input: from });
+      streams.push(whole);
+      const lastId = afterResume.at(-1)!.id;
+      const uninterrupted = await readAdded(whole, (added) => added.at(-1)?.id === lastId);
+      expect([...beforeShutdown, ...afterResume]).toEqual(uninterrupted);
+      expect(uninterrupted.map((entry) => entry.lastName).sort()).toEqual(['Before', 'InFlight', 'WhileAway'].sort());
 
-        for (const stream of streams) stream.abort();
-        const stoppedAt = next.signal('SIGTERM');
-        const stopped = await next.exited;
-        expect(stopped.code).toBe(0);
-        expect(stopped.at - stoppedAt).toBeLessThan(EXIT_WITHIN_MS);
-      } finally {
-        for (const stream of streams) stream.abort();
-        for (const child of running) child.kill('SIGKILL');
-        if (shared && 'url' in redis) await deleteRedisKeys(redis, prefix).catch(() => undefined);
-        await database.drop();
-        for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-      }
-    },
-    180_000,
-  );
+      for (const stream of streams) stream.abort();
+      const stoppedAt = next.signal('SIGTERM');
+      const stopped = await next.exited;
+      expect(stopped.code).toBe(0);
+      expect(stopped.at - stoppedAt).toBeLessThan(EXIT_WITHIN_MS);
+    } finally {
+      for (const stream of streams) stream.abort();
+      killAllPhosProcesses();
+      if (shared && 'url' in redis) await deleteRedisKeys(redis, prefix).catch(() => undefined);
+      await database.drop();
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+    }
+  }, 180_000);
 });
 
 describe('draining the stream registry', () => {
   it('ends every open stream with SERVER_RESTARTING at once, and refuses new ones the same way', async () => {
     const phos = await startTestPhos({ runs: 'api' });
     try {
-      const provider = await accountWith(phos, 'Provider');
+      const provider = await createStaff(phos);
       const token = await sessionOf(phos, provider);
       const open = [await openStream(phos, token, queueStream), await openStream(phos, token, queueStream)];
       phos.services.streams.drain();
@@ -323,7 +245,9 @@ describe('draining the stream registry', () => {
         expect(ms).toBeLessThan(1000);
       }
       expect(phos.services.streams.openCount()).toBe(0);
-      const refused = await callerInSession(phos, token, { renew: false }).then(queueStream).catch((error: unknown) => error);
+      const refused = await callerInSession(phos, token, { renew: false })
+        .then(queueStream)
+        .catch((error: unknown) => error);
       expect(appCodeOf(refused)).toBe('SERVER_RESTARTING');
     } finally {
       await phos.cleanup();
@@ -333,49 +257,59 @@ describe('draining the stream registry', () => {
 
 describe('a worker with a job still running at the shutdown deadline', () => {
   // A job held up in the database by another connection: PGlite has only one.
-  it.runIf(usesPostgres)('lets go of it at the deadline; another worker finishes it, once', async () => {
-    const lines: string[] = [];
-    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
-    const database = await freshDatabase();
-    const url = 'url' in database.config ? database.config.url : '';
-    const prefix = `phos-test-${randomUUID()}`;
-    const redis = inject('redisTarget');
-    const startWorker = (logger: typeof log) =>
-      startPhos({ database: { url }, redis, prefix, runs: 'all', log: logger, relayIntervalMs: 200, hubSafetyIntervalMs: 500 });
-    const first = await startWorker(log);
-    let firstClosed: Promise<void> | undefined;
-    const db = first.services.db;
-    const locker = new pg.Client({ connectionString: url });
-    await locker.connect();
-    let second: Awaited<ReturnType<typeof startPhos>> | undefined;
-    try {
-      // Holds up every patient insert until it lets go.
-      await locker.query('begin');
-      await locker.query('lock table patients in exclusive mode');
-      const { user } = await callerFor(first).auth.register(patientInput({ lastName: 'Unfinished' }));
-      const [registration] = await db.select({ id: outbox.id }).from(outbox).where(sql`${outbox.payload}->>'userId' = ${user.id}`);
-      await eventually(async () => (await first.queue.getJobState(registration!.id)) === 'active');
+  it.runIf(usesPostgres)(
+    'lets go of it at the deadline; another worker finishes it, once',
+    async () => {
+      const lines: string[] = [];
+      const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+      const database = await freshDatabase();
+      const url = 'url' in database.config ? database.config.url : '';
+      const prefix = `phos-test-${randomUUID()}`;
+      const redis = inject('redisTarget');
+      const startWorker = (logger: typeof log) =>
+        startPhos({ database: { url }, redis, prefix, runs: 'all', log: logger, relayIntervalMs: 200, hubSafetyIntervalMs: 500 });
+      const first = await startWorker(log);
+      let firstClosed: Promise<void> | undefined;
+      const db = first.services.db;
+      const locker = new pg.Client({ connectionString: url });
+      await locker.connect();
+      let second: Awaited<ReturnType<typeof startPhos>> | undefined;
+      try {
+        // Holds up every patient insert until it lets go.
+        await locker.query('begin');
+        await locker.query('lock table patients in exclusive mode');
+        const { user } = await callerFor(first).auth.register(patientInput({ lastName: 'Unfinished' }));
+        const [registration] = await db
+          .select({ id: outbox.id })
+          .from(outbox)
+          .where(sql`${outbox.payload}->>'userId' = ${user.id}`);
+        await eventually(async () => (await first.queue.getJobState(registration!.id)) === 'active');
 
-      const startedAt = Date.now();
-      const closing = (firstClosed = first.close({ jobsBy: startedAt + 1000 }));
-      await eventually(() => Promise.resolve(lines.some((line) => line.includes('jobs still running at the shutdown deadline'))));
-      expect(Date.now() - startedAt).toBeLessThan(3000);
-      await locker.query('rollback');
-      await closing;
+        const startedAt = Date.now();
+        const closing = (firstClosed = first.close({ jobsBy: startedAt + 1000 }));
+        await eventually(() => Promise.resolve(lines.some((line) => line.includes('jobs still running at the shutdown deadline'))));
+        expect(Date.now() - startedAt).toBeLessThan(3000);
+        await locker.query('rollback');
+        await closing;
 
-      second = await startWorker(pino({ level: 'silent' }));
-      const secondDb = second.services.db;
-      await eventually(async () => (await second!.queue.getJobState(registration!.id)) === 'completed', 30_000);
-      const rows = await secondDb.select().from(patients).where(sql`${patients.userId} = ${user.id}`);
-      expect(rows).toHaveLength(1);
-    } finally {
-      await locker.end().catch(() => undefined);
-      await second?.close();
-      await (firstClosed ?? first.close());
-      if ('url' in redis) await deleteRedisKeys(redis, prefix).catch(() => undefined);
-      await database.drop();
-    }
-  }, 60_000);
+        second = await startWorker(pino({ level: 'silent' }));
+        const secondDb = second.services.db;
+        await eventually(async () => (await second!.queue.getJobState(registration!.id)) === 'completed', 30_000);
+        const rows = await secondDb
+          .select()
+          .from(patients)
+          .where(sql`${patients.userId} = ${user.id}`);
+        expect(rows).toHaveLength(1);
+      } finally {
+        await locker.end().catch(() => undefined);
+        await second?.close();
+        await (firstClosed ?? first.close());
+        if ('url' in redis) await deleteRedisKeys(redis, prefix).catch(() => undefined);
+        await database.drop();
+      }
+    },
+    60_000,
+  );
 });
 
 describe('the reconnection hint on event streams', () => {
@@ -393,7 +327,11 @@ describe('the reconnection hint on event streams', () => {
       stream.abort();
       await eventually(() => Promise.resolve(phos.services.streams.openCount() === 0));
       // Other answers are left as they are.
-      const me = await fetch(`${base}/trpc/auth.me`, { method: 'POST', headers: { cookie, 'content-type': 'application/json' }, body: '{}' });
+      const me = await fetch(`${base}/trpc/auth.me`, {
+        method: 'POST',
+        headers: { cookie, 'content-type': 'application/json' },
+        body: '{}',
+      });
       expect(me.status).toBe(200);
       expect(await me.text()).not.toContain('retry:');
     } finally {

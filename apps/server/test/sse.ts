@@ -10,7 +10,10 @@ export interface ServerSentEvent {
  * Reads server-sent events off a response as they come; ends when the response does. A `retry:`
  * field goes to `onRetry`; a block with nothing else dispatches nothing (as in EventSource).
  */
-export async function* serverSentEvents(body: ReadableStream<Uint8Array>, onRetry: (ms: number) => void = () => undefined): AsyncGenerator<ServerSentEvent> {
+export async function* serverSentEvents(
+  body: ReadableStream<Uint8Array>,
+  onRetry: (ms: number) => void = () => undefined,
+): AsyncGenerator<ServerSentEvent> {
   const decoder = new TextDecoder();
   let buffer = '';
   for await (const chunk of body) {

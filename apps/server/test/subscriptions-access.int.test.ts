@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '@phos/shared';
-import { createUser } from '../src/identity/users.js';
-import { callerFor, patientInput, startTestPhos, type TestPhos } from './support.js';
+import { callerFor, createPatient, createStaff, startTestPhos, type TestPhos } from './support.js';
 
 async function codeOf(promise: Promise<unknown>): Promise<string> {
   try {
@@ -23,8 +22,8 @@ describe('who may open each subscription', () => {
 
   beforeAll(async () => {
     phos = await startTestPhos();
-    ({ user: patient } = await createUser(phos.services.db, { ...patientInput(), role: 'Patient' }));
-    ({ user: provider } = await createUser(phos.services.db, { ...patientInput(), role: 'Provider' }));
+    patient = await createPatient(phos);
+    provider = await createStaff(phos);
   });
   afterAll(() => phos.cleanup());
 
@@ -34,7 +33,7 @@ describe('who may open each subscription', () => {
     'notifications.onNew': (user: User | null) => callerFor(phos, user).notifications.onNew(),
     'visit.onMine': (user: User | null) => callerFor(phos, user).visit.onMine(),
     'carePlans.onMine': (user: User | null) => callerFor(phos, user).carePlans.onMine(),
-    'registration.onStatus': (user: User | null) => callerFor(phos, user).registration.onStatus(),
+    'registrant.onStatus': (user: User | null) => callerFor(phos, user).registrant.onStatus(),
   };
 
   const expected: Record<keyof typeof subscriptions, [anonymous: string, patient: string, provider: string]> = {
@@ -43,7 +42,7 @@ describe('who may open each subscription', () => {
     'notifications.onNew': ['UNAUTHORIZED', 'OK', 'OK'],
     'visit.onMine': ['UNAUTHORIZED', 'OK', 'FORBIDDEN'],
     'carePlans.onMine': ['UNAUTHORIZED', 'OK', 'FORBIDDEN'],
-    'registration.onStatus': ['UNAUTHORIZED', 'OK', 'FORBIDDEN'],
+    'registrant.onStatus': ['UNAUTHORIZED', 'OK', 'FORBIDDEN'],
   };
 
   it.each(Object.keys(subscriptions) as (keyof typeof subscriptions)[])('%s', async (name) => {

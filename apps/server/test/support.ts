@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { TRPCError } from '@trpc/server';
+import { isTrackedEnvelope, TRPCError, type TrackedEnvelope } from '@trpc/server';
 import { count, eq, sql } from 'drizzle-orm';
-import { inject, onTestFinished } from 'vitest';
-import type { QueueEntry, User } from '@phos/shared';
+import { inject } from 'vitest';
+import type { QueueEntry, Role, User } from '@phos/shared';
 import { startPhos, type Phos, type PhosConfig } from '../src/app.js';
-import { commitWithEvents } from '../src/events/log.js';
-import { outbox } from '../src/events/schema.js';
+import { commitAndAnnounce } from '../src/events/log.js';
+import { createUser } from '../src/identity/users.js';
+import { outbox } from '../src/outbox/schema.js';
 import { patients } from '../src/patients/schema.js';
 import { queueEntries } from '../src/queue/schema.js';
-import { addToQueue } from '../src/queue/queue.js';
+import { addToQueue } from '../src/queue/transitions.js';
 import { redisOptions, type RedisTarget } from '../src/redis/connection.js';
 import { createContextInner, silentLogger, type SessionCookie } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
@@ -82,14 +83,6 @@ export async function startTestPhos(overrides: Partial<PhosConfig> = {}): Promis
   return { ...phos, prefix, cleanup };
 }
 
-export function useTestPhosPerTest(overrides: Partial<PhosConfig> = {}) {
-  return async () => {
-    const phos = await startTestPhos(overrides);
-    onTestFinished(() => phos.cleanup());
-    return phos;
-  };
-}
-
 export interface RecordingCookie extends SessionCookie {
   token: string | null;
 }
@@ -122,8 +115,10 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
   }
 }
 
+type PersonInput = Partial<{ email: string; firstName: string; lastName: string; dateOfBirth: string; password: string }>;
+
 let counter = 0;
-export function patientInput(overrides: Partial<{ email: string; firstName: string; lastName: string; dateOfBirth: string; password: string }> = {}) {
+export function patientInput(overrides: PersonInput = {}) {
   counter += 1;
   return {
     email: `patient-${counter}-${randomUUID().slice(0, 8)}@example.com`,
@@ -132,6 +127,95 @@ export function patientInput(overrides: Partial<{ email: string; firstName: stri
     lastName: `Lovelace${counter}`,
     dateOfBirth: '1985-12-10',
     ...overrides,
+  };
+}
+
+/** The password every account from `createStaff` and `createPatient` has, unless overridden. */
+export const TEST_PASSWORD = 'correct-horse-battery-staple';
+
+/**
+ * A staff account made directly in identity, as the first Admin or an admin's "add account" would make it: no
+ * sign-in, no audit row. Its fields come from `patientInput`, so names never collide across tests.
+ */
+export async function createStaff(phos: Phos, role: Exclude<Role, 'Patient'> = 'Provider', overrides: PersonInput = {}): Promise<User> {
+  const { user } = await createUser(phos.services.db, { ...patientInput({ password: TEST_PASSWORD, ...overrides }), role });
+  return user;
+}
+
+/** A Patient account made directly in identity; the worker gives it a patient record and a queue entry as for anyone registering. */
+export async function createPatient(phos: Phos, overrides: PersonInput = {}): Promise<User> {
+  const { user } = await createUser(phos.services.db, { ...patientInput({ password: TEST_PASSWORD, ...overrides }), role: 'Patient' });
+  return user;
+}
+
+/**
+ * A direct caller yields a `tracked()` event as the raw envelope, while its type (like an HTTP client's value)
+ * says `{ id, data }`: this makes the value what the type says.
+ */
+type Collected<T> = T extends TrackedEnvelope<infer Data> ? { id: string; data: Data } : T;
+
+export interface Collection<T> {
+  /** Everything the stream yielded so far, in order; it grows as the stream yields. */
+  readonly received: T[];
+  /** Waits until `check(received)` holds and answers what arrived so far; fails after `timeoutMs` or if the stream failed. */
+  waitFor(check: (received: readonly T[]) => boolean, timeoutMs?: number): Promise<T[]>;
+  /** Settles with everything received once the stream ends, `until` holds, or `signal` aborts; rejects if the stream failed otherwise. */
+  readonly ended: Promise<T[]>;
+}
+
+/**
+ * Reads a subscription in the background into `received`, so a test can act and then wait for what it expects.
+ * It stops once `until(received)` holds, or when `signal` aborts: pass the signal the caller was created with,
+ * so that aborting it both ends the server's stream and settles `ended` without an error.
+ */
+export function collect<T>(
+  stream: AsyncIterable<T>,
+  options: { until?: (received: readonly Collected<T>[]) => boolean; signal?: AbortSignal } = {},
+): Collection<Collected<T>> {
+  const received: Collected<T>[] = [];
+  let failure: { error: unknown } | undefined;
+  let finished = false;
+  let wake: () => void = () => undefined;
+  const ended = (async () => {
+    try {
+      for await (const value of stream) {
+        received.push((isTrackedEnvelope(value) ? { id: value[0], data: value[1] } : value) as Collected<T>);
+        wake();
+        if (options.until?.(received)) break;
+      }
+    } catch (error) {
+      if (!options.signal?.aborted) {
+        failure = { error };
+        throw error;
+      }
+    } finally {
+      finished = true;
+      wake();
+    }
+    return received;
+  })();
+  // `waitFor` reports a failure too, so a test that only waits never leaves this rejection unhandled.
+  ended.catch(() => undefined);
+  return {
+    received,
+    ended,
+    async waitFor(check, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if (check(received)) return received;
+        if (failure) throw failure.error;
+        if (finished) throw new Error(`the stream ended after ${received.length} values without meeting the condition`);
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) throw new Error(`condition not met within ${timeoutMs} ms (${received.length} values received)`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.min(remaining, 250));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+    },
   };
 }
 
@@ -159,7 +243,7 @@ export async function queueDirectly(
   phos: Phos,
   person: { lastName: string; firstName?: string; minutesAgo?: number },
 ): Promise<QueueEntry> {
-  const { result, lastEventId } = await commitWithEvents(phos.services.db, async (tx) => {
+  const { entry } = await commitAndAnnounce(phos.services, async (tx) => {
     const added = await addToQueue(tx, {
       patientId: randomUUID(),
       registrationId: randomUUID(),
@@ -171,8 +255,7 @@ export async function queueDirectly(
     if (!added) throw new Error('not queued');
     return added;
   });
-  phos.services.announce(lastEventId);
-  return result.entry;
+  return entry;
 }
 
 export type TestPhos = Awaited<ReturnType<typeof startTestPhos>>;

@@ -4,14 +4,23 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { User } from '@phos/shared';
 import type { PhosConfig } from '../src/app.js';
 import { isDatabaseBusy } from '../src/db/client.js';
-import { createUser } from '../src/identity/users.js';
 import { patients } from '../src/patients/schema.js';
-import { callerFor, eventually, patientInput, queueDirectly, startTestPhos, type TestPhos, trpcError, usesPostgres } from './support.js';
+import {
+  callerFor,
+  createStaff,
+  eventually,
+  patientInput,
+  queueDirectly,
+  startTestPhos,
+  type TestPhos,
+  trpcError,
+  usesPostgres,
+} from './support.js';
 
 async function phosWith(overrides: Partial<PhosConfig>): Promise<{ phos: TestPhos; provider: User; name: string }> {
   const phos = await startTestPhos({ signInLimits: { registrationsPerAddress: 1000 }, ...overrides });
   onTestFinished(() => phos.cleanup());
-  const { user: provider } = await createUser(phos.services.db, { ...patientInput({ lastName: 'Provider' }), role: 'Provider' });
+  const provider = await createStaff(phos, 'Provider', { lastName: 'Provider' });
   const [row] = await phos.services.db.select({ name: sql<string>`current_database()` }).from(sql`(select 1) as one`);
   return { phos, provider, name: row?.name ?? '' };
 }
@@ -69,7 +78,11 @@ describe('nothing waits forever', () => {
       expect(await patientsOf(phos, user.id)).toBe(0);
 
       await blocker.query('rollback');
-      const moved = await callerFor(phos, provider).queue.transition({ entryId: entry.id, expectedVersion: entry.version, to: 'in_triage' });
+      const moved = await callerFor(phos, provider).queue.transition({
+        entryId: entry.id,
+        expectedVersion: entry.version,
+        to: 'in_triage',
+      });
       expect(moved.entry.status).toBe('in_triage');
       await eventually(async () => (await patientsOf(phos, user.id)) === 1, 60_000);
       expect(await patientsOf(phos, user.id)).toBe(1);
@@ -147,23 +160,27 @@ describe('nothing waits forever', () => {
     await queuedOnWorkers;
   });
 
-  it.runIf(usesPostgres)('fails a hanging job attempt at the job timeout and completes it on a later one', { timeout: 90_000 }, async () => {
-    const { phos, name } = await phosWith({
-      jobTimeoutMs: 1_500,
-      databaseTimeouts: { statementMs: 30_000, idleInTransactionMs: 30_000 },
-    });
-    const failed = failedAttempts(phos);
-    const blocker = await outsider(name);
-    await blocker.query('begin');
-    // Reads go on; the patient insert waits, far below the statement timeout.
-    await blocker.query('lock table patients in exclusive mode');
+  it.runIf(usesPostgres)(
+    'fails a hanging job attempt at the job timeout and completes it on a later one',
+    { timeout: 90_000 },
+    async () => {
+      const { phos, name } = await phosWith({
+        jobTimeoutMs: 1_500,
+        databaseTimeouts: { statementMs: 30_000, idleInTransactionMs: 30_000 },
+      });
+      const failed = failedAttempts(phos);
+      const blocker = await outsider(name);
+      await blocker.query('begin');
+      // Reads go on; the patient insert waits, far below the statement timeout.
+      await blocker.query('lock table patients in exclusive mode');
 
-    const { user } = await callerFor(phos).auth.register(patientInput({ lastName: 'Hanging' }));
-    await eventually(() => Promise.resolve(failed.some((attempt) => attempt.message.includes('timed out'))), 30_000);
-    expect(await patientsOf(phos, user.id)).toBe(0);
+      const { user } = await callerFor(phos).auth.register(patientInput({ lastName: 'Hanging' }));
+      await eventually(() => Promise.resolve(failed.some((attempt) => attempt.message.includes('timed out'))), 30_000);
+      expect(await patientsOf(phos, user.id)).toBe(0);
 
-    await blocker.query('rollback');
-    await eventually(async () => (await patientsOf(phos, user.id)) === 1, 30_000);
-    expect(await patientsOf(phos, user.id)).toBe(1);
-  });
+      await blocker.query('rollback');
+      await eventually(async () => (await patientsOf(phos, user.id)) === 1, 30_000);
+      expect(await patientsOf(phos, user.id)).toBe(1);
+    },
+  );
 });

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { User, Visit } from '@phos/shared';
-import { createUser } from '../src/identity/users.js';
+import type { User } from '@phos/shared';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, eventually, patientInput, queueDirectly, startTestPhos, type TestPhos } from './support.js';
+import { callerFor, collect, createStaff, eventually, patientInput, queueDirectly, startTestPhos, type TestPhos } from './support.js';
 
 describe("the patient's own visit", () => {
   let phos: TestPhos;
@@ -11,7 +10,7 @@ describe("the patient's own visit", () => {
 
   beforeAll(async () => {
     phos = await startTestPhos();
-    ({ user: clinician } = await createUser(phos.services.db, { ...patientInput({ firstName: 'Mia', lastName: 'Medic' }), role: 'Provider' }));
+    clinician = await createStaff(phos, 'Provider', { firstName: 'Mia', lastName: 'Medic' });
   });
   afterAll(() => phos.cleanup());
 
@@ -22,14 +21,10 @@ describe("the patient's own visit", () => {
     const { user } = await callerFor(phos).auth.register(patientInput());
     const controller = new AbortController();
     const caller = createCaller(createContextInner({ services: phos.services, user }), { signal: controller.signal });
-    const seen: Visit[] = [];
-    const stream = await caller.visit.onMine();
-    const reading = (async () => {
-      for await (const visit of stream) seen.push(visit);
-    })();
-    const latest = () => eventually(() => Promise.resolve(seen.at(-1)));
+    const seen = collect(await caller.visit.onMine(), { signal: controller.signal });
+    const latest = () => eventually(() => Promise.resolve(seen.received.at(-1)));
     try {
-      const waiting = await eventually(() => Promise.resolve(seen.find((visit) => visit.stage === 'waiting')));
+      const waiting = await eventually(() => Promise.resolve(seen.received.find((visit) => visit.stage === 'waiting')));
       expect(waiting).toMatchObject({ position: 2, estimatedWaitMinutes: 15, clinicianName: null });
 
       const staff = callerFor(phos, clinician);
@@ -39,20 +34,18 @@ describe("the patient's own visit", () => {
 
       const { entries } = await staff.queue.list();
       const mine = entries.find((entry) => entry.patientId === waiting.patientId)!;
-      const room = await callerFor(phos, (await createUser(phos.services.db, { ...patientInput(), role: 'Admin' })).user).admin.createRoom({
-        name: 'Room 4',
-      });
+      const room = await callerFor(phos, await createStaff(phos, 'Admin')).admin.createRoom({ name: 'Room 4' });
       await staff.queue.transition({ entryId: mine.id, expectedVersion: mine.version, to: 'with_clinician', roomId: room.id });
       await eventually(async () => ((await latest()).stage === 'with_clinician' ? true : undefined));
       expect(await latest()).toMatchObject({ clinicianName: 'Mia Medic', roomName: 'Room 4', position: null });
 
       await staff.queue.transition({ entryId: mine.id, expectedVersion: mine.version + 1, to: 'done' });
       await eventually(async () => ((await latest()).stage === 'done' ? true : undefined));
-      expect(seen.map((visit) => visit.stage)).toEqual(expect.arrayContaining(['waiting', 'with_clinician', 'done']));
+      expect(seen.received.map((visit) => visit.stage)).toEqual(expect.arrayContaining(['waiting', 'with_clinician', 'done']));
       expect((await caller.visit.mine()).stage).toBe('done');
     } finally {
       controller.abort();
-      await reading.catch(() => undefined);
+      await seen.ended;
     }
   });
 

@@ -2,12 +2,11 @@ import { count, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '@phos/shared';
 import { users } from '../src/identity/schema.js';
-import { createUser } from '../src/identity/users.js';
 import { processRegistration } from '../src/jobs/registrations.js';
 import { patients } from '../src/patients/schema.js';
 import { queueEntries } from '../src/queue/schema.js';
 import { silentLogger } from '../src/trpc/context.js';
-import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError, trpcErrors } from './support.js';
+import { callerFor, createStaff, eventually, patientInput, startTestPhos, type TestPhos, trpcError, trpcErrors } from './support.js';
 
 describe('walk-ins and duplicates', () => {
   let phos: TestPhos;
@@ -15,7 +14,7 @@ describe('walk-ins and duplicates', () => {
 
   beforeAll(async () => {
     phos = await startTestPhos();
-    ({ user: provider } = await createUser(phos.services.db, { ...patientInput(), role: 'Provider' }));
+    provider = await createStaff(phos);
   });
   afterAll(() => phos.cleanup());
 
@@ -100,7 +99,7 @@ describe('walk-ins and duplicates', () => {
       patientInput({ firstName: 'zoe', lastName: 'duplicate', dateOfBirth: '1990-06-06' }),
     );
     const status = await eventually(async () => {
-      const current = await callerFor(phos, user).registration.status();
+      const current = await callerFor(phos, user).registrant.status();
       return current.state === 'ready' ? current : undefined;
     });
     expect(Object.keys(status).sort()).toEqual(['patientId', 'state']);
@@ -119,7 +118,7 @@ describe('walk-ins and duplicates', () => {
   it('lets staff dismiss a possible duplicate, clearing the flag on the live queue too', async () => {
     await walkIn({ firstName: 'Ines', lastName: 'Twin', dateOfBirth: '1988-02-02' });
     const { user } = await callerFor(phos).auth.register(patientInput({ firstName: 'Ines', lastName: 'Twin', dateOfBirth: '1988-02-02' }));
-    const patientId = await eventually(async () => (await callerFor(phos, user).registration.status()).patientId);
+    const patientId = await eventually(async () => (await callerFor(phos, user).registrant.status()).patientId);
     const staff = callerFor(phos, provider);
     const before = (await staff.queue.list()).entries.find((entry) => entry.patientId === patientId)!;
     expect(before.possibleDuplicate).toBe(true);

@@ -4,8 +4,8 @@ import { lazy, Suspense } from 'react';
 import { Route, Routes } from 'react-router';
 import { RedirectHome, RequireRole } from './auth';
 import { AppHeader } from './components/AppHeader';
-import { ToastProvider } from './notifications/toasts';
 import { FullPageLoader } from './components/FullPageLoader';
+import { Notices } from './notifications/notices';
 import { LoginPage } from './pages/LoginPage';
 import { NotFoundPage } from './pages/NotFoundPage';
 import { RegisterPage } from './pages/RegisterPage';
@@ -14,9 +14,7 @@ import { SessionGuard } from './session/SessionGuard';
 // Staff pages (the queue table, care plans) load on demand: a patient registering on a phone
 // downloads only what the sign-in and registration pages need.
 const AccountPage = lazy(() => import('./pages/AccountPage').then((module) => ({ default: module.AccountPage })));
-const AdminAccountsPage = lazy(() =>
-  import('./pages/AdminAccountsPage').then((module) => ({ default: module.AdminAccountsPage })),
-);
+const AdminAccountsPage = lazy(() => import('./pages/AdminAccountsPage').then((module) => ({ default: module.AdminAccountsPage })));
 const AdminAuditPage = lazy(() => import('./pages/AdminAuditPage').then((module) => ({ default: module.AdminAuditPage })));
 const AdminPage = lazy(() => import('./pages/AdminPage').then((module) => ({ default: module.AdminPage })));
 const DashboardPage = lazy(() => import('./pages/DashboardPage').then((module) => ({ default: module.DashboardPage })));
@@ -25,7 +23,8 @@ const PatientPage = lazy(() => import('./pages/PatientPage').then((module) => ({
 
 export function App() {
   return (
-    <ToastProvider>
+    <>
+      <Notices />
       <AppShell header={{ height: 60 }} padding="md">
         <a className="skip-link" href="#main">
           Skip to content
@@ -61,6 +60,6 @@ export function App() {
           </Box>
         </AppShell.Main>
       </AppShell>
-    </ToastProvider>
+    </>
   );
 }

@@ -1,15 +1,10 @@
 const dateFormat = new Intl.DateTimeFormat('en-GB', { day: 'numeric', month: 'short', year: 'numeric', timeZone: 'UTC' });
-const timeFormat = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit' });
 const dateTimeFormat = new Intl.DateTimeFormat('en-GB', { dateStyle: 'medium', timeStyle: 'short' });
 
 /** A calendar date (YYYY-MM-DD) as "12 Mar 1980"; birth dates have no time zone. */
 export function formatDate(isoDate: string): string {
   const parsed = new Date(`${isoDate}T00:00:00Z`);
   return Number.isNaN(parsed.getTime()) ? isoDate : dateFormat.format(parsed);
-}
-
-export function formatTime(isoDateTime: string): string {
-  return timeFormat.format(new Date(isoDateTime));
 }
 
 export function formatDateTime(isoDateTime: string): string {

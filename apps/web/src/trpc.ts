@@ -1,27 +1,16 @@
 import type { AppRouter } from '@phos/server/router';
 import { QueryClient } from '@tanstack/react-query';
-import {
-  createTRPCClient,
-  httpBatchLink,
-  httpSubscriptionLink,
-  splitLink,
-  TRPCClientError,
-} from '@trpc/client';
+import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink } from '@trpc/client';
 import { createTRPCContext } from '@trpc/tanstack-react-query';
+import { isApiError } from './errors';
 import { sessionLink } from './session/link';
 import type { SessionSignals } from './session/signals';
 
-export type AppError = TRPCClientError<AppRouter>;
-
 export const { TRPCProvider, useTRPC, useTRPCClient } = createTRPCContext<AppRouter>();
-
-export function isAppError(error: unknown): error is AppError {
-  return error instanceof TRPCClientError;
-}
 
 /** Client errors (4xx) will not change on a retry; network and 5xx errors may. */
 function shouldRetry(failureCount: number, error: unknown): boolean {
-  if (isAppError(error)) {
+  if (isApiError(error)) {
     const status = error.data?.httpStatus;
     if (status !== undefined && status < 500) return false;
   }
@@ -51,39 +40,4 @@ export function createTrpcClient(signals: SessionSignals) {
       }),
     ],
   });
-}
-
-/** Field messages from a BAD_REQUEST, keyed by input field. */
-export function fieldErrorsOf(error: unknown): Partial<Record<string, string>> {
-  if (!isAppError(error)) return {};
-  const fieldErrors: Partial<Record<string, string[] | undefined>> = error.data?.zodError?.fieldErrors ?? {};
-  const out: Partial<Record<string, string>> = {};
-  for (const [field, messages] of Object.entries(fieldErrors)) {
-    const first = messages?.[0];
-    if (first !== undefined) out[field] = first;
-  }
-  return out;
-}
-
-/** A message for an alert, or null when the error is fully explained by field messages. */
-export function formErrorOf(error: unknown): string | null {
-  if (!error) return null;
-  if (!isAppError(error)) return 'Something went wrong. Please try again.';
-  const data = error.data;
-  if (data?.code === 'BAD_REQUEST' && data.zodError) {
-    const formErrors = data.zodError.formErrors;
-    return formErrors.length > 0 ? formErrors.join(' ') : null;
-  }
-  if (data?.appCode === 'EMAIL_TAKEN') return 'An account with this email already exists. Sign in instead, or use another email.';
-  // The server's own words for its refusals (a lockout carries when to try again).
-  if (data?.appCode && data.appCode !== 'FORBIDDEN' && data.appCode !== 'INTERNAL') return error.message;
-  if (data?.code === 'FORBIDDEN') return 'You are not allowed to do this.';
-  if (data?.code === 'INTERNAL_SERVER_ERROR' || !data) return somethingWentWrong(data?.requestId ?? null);
-  return error.message;
-}
-
-/** The request id lets support find the server's log line; the client is told nothing else. */
-function somethingWentWrong(requestId: string | null): string {
-  const generic = 'Something went wrong. Please try again.';
-  return requestId ? `${generic} Quote this reference if you contact support: ${requestId}.` : generic;
 }

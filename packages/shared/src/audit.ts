@@ -14,7 +14,10 @@ export type AuditFilter = z.infer<typeof auditFilterSchema>;
 
 export const auditSearchInput = auditFilterSchema.extend({
   /** The id of the last row of the previous page: rows come newest first. */
-  before: z.string().regex(/^\d{1,18}$/).optional(),
+  before: z
+    .string()
+    .regex(/^\d{1,18}$/)
+    .optional(),
   limit: z.number().int().min(1).max(200).default(50),
 });
 

@@ -68,9 +68,7 @@ export const accountSchema = userSchema.extend({
 });
 export type Account = z.infer<typeof accountSchema>;
 
-export const listAccountsInput = z
-  .object({ role: roleSchema.optional(), status: accountStatusSchema.optional() })
-  .optional();
+export const listAccountsInput = z.object({ role: roleSchema.optional(), status: accountStatusSchema.optional() }).optional();
 export const accountByIdInput = z.object({ id: uuidSchema });
 export const changeRoleInput = z.object({ id: uuidSchema, role: roleSchema });
 export const resetPasswordInput = z.object({ id: uuidSchema, password: passwordSchema });

@@ -33,9 +33,43 @@ export const appErrorCodes = {
   SERVER_RESTARTING: 'SERVICE_UNAVAILABLE',
   /** The records were busy (a timeout or lock wait ran out): nothing was changed; try again. */
   BUSY: 'SERVICE_UNAVAILABLE',
+  /**
+   * The database could not be reached, or the connection was lost mid-call: try again shortly.
+   * A write whose connection was lost may or may not have committed; retrying it is safe (a
+   * registration is idempotent, a staff move carries its version).
+   */
+  UNAVAILABLE: 'SERVICE_UNAVAILABLE',
   /** Anything unexpected: the caller is told only the request id. */
   INTERNAL: 'INTERNAL_SERVER_ERROR',
 } as const;
 export type AppErrorCode = keyof typeof appErrorCodes;
 
 export const INVALID_CREDENTIALS_MESSAGE = 'Email or password is incorrect';
+
+/**
+ * The words a person sees for each code, in one place: the server uses them as each error's
+ * default message, and the web shows them whenever it has no more specific message of the server's.
+ */
+export const appErrorMessages: Record<AppErrorCode, string> = {
+  INVALID_INPUT: 'Invalid input',
+  EMAIL_TAKEN: 'An account with this email already exists',
+  NAME_TAKEN: 'That name is already in use',
+  ALREADY_QUEUED: 'This patient is already in the queue',
+  INVALID_CREDENTIALS: INVALID_CREDENTIALS_MESSAGE,
+  NOT_SIGNED_IN: 'Sign in to continue',
+  FORBIDDEN: 'You do not have access to this',
+  NOT_FOUND: 'Not found',
+  STALE_VERSION: 'This was changed by someone else; showing the latest',
+  INVALID_TRANSITION: 'That move is not allowed',
+  TOO_MANY_ATTEMPTS: 'Too many attempts. Wait a moment and try again.',
+  ACCOUNT_DISABLED: 'This account is disabled. Ask an administrator to re-enable it.',
+  SESSION_ENDED: 'Your session has ended. Sign in again.',
+  TOO_MANY_STREAMS: 'Too many live views are open in this session. Close some tabs and try again.',
+  IDENTITY_NOT_VERIFIED: "Confirm this person's identity before queuing them on this record",
+  OWN_DRAFT: 'A care plan is approved by a Provider other than the one who drafted it',
+  WRONG_PASSWORD: 'Your current password is incorrect',
+  SERVER_RESTARTING: 'This server is restarting. Reconnecting…',
+  BUSY: "The clinic's records are busy; try again",
+  UNAVAILABLE: "The clinic's records can't be reached right now. Try again in a moment.",
+  INTERNAL: 'Something went wrong',
+};

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { carePlanSchema } from './careplans.js';
+import { carePlanSchema } from './care-plans.js';
 import { dateOfBirthSchema, uuidSchema } from './fields.js';
 import { notificationSchema } from './notifications.js';
 import { queueEntryChangeSchema, queueEntrySchema, staffRefSchema } from './queue.js';

@@ -1,10 +1,6 @@
 import { z } from 'zod';
 
-export const emailSchema = z
-  .string()
-  .trim()
-  .max(254, 'Email is too long')
-  .pipe(z.email('Enter a valid email address'));
+export const emailSchema = z.string().trim().max(254, 'Email is too long').pipe(z.email('Enter a valid email address'));
 
 /**
  * A new password: 12 or more characters once runs of spaces count as one (ASVS 2.1.1), never
@@ -60,22 +56,12 @@ function refuseHiddenCharacters(lines: 'single' | 'multi') {
 
 /** One line of text a person typed: a name, a room. Trimmed, required, at most `max` characters. */
 export function singleLineText(max: number) {
-  return z
-    .string()
-    .trim()
-    .min(1, 'Required')
-    .max(max, `Must be at most ${max} characters`)
-    .superRefine(refuseHiddenCharacters('single'));
+  return z.string().trim().min(1, 'Required').max(max, `Must be at most ${max} characters`).superRefine(refuseHiddenCharacters('single'));
 }
 
 /** Free text that may run over several lines (tabs and newlines allowed): notes, plans, reasons. */
 export function freeText(max: number) {
-  return z
-    .string()
-    .trim()
-    .min(1, 'Required')
-    .max(max, `Must be at most ${max} characters`)
-    .superRefine(refuseHiddenCharacters('multi'));
+  return z.string().trim().min(1, 'Required').max(max, `Must be at most ${max} characters`).superRefine(refuseHiddenCharacters('multi'));
 }
 
 export const nameSchema = singleLineText(100);

@@ -1,6 +1,6 @@
 export * from './audit.js';
 export * from './auth.js';
-export * from './careplans.js';
+export * from './care-plans.js';
 export * from './errors.js';
 export * from './events.js';
 export * from './fields.js';

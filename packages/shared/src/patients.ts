@@ -53,12 +53,7 @@ export type Journey = z.infer<typeof journeySchema>;
 
 /** Folds a name for matching: case and accents do not tell two people apart. */
 export function nameKey(firstName: string, lastName: string): string {
-  return `${firstName} ${lastName}`
-    .normalize('NFD')
-    .replace(/\p{M}/gu, '')
-    .toLowerCase()
-    .replace(/\s+/g, ' ')
-    .trim();
+  return `${firstName} ${lastName}`.normalize('NFD').replace(/\p{M}/gu, '').toLowerCase().replace(/\s+/g, ' ').trim();
 }
 
 export const phoneSchema = z

@@ -75,9 +75,7 @@ export const queueListOutput = z.object({
 });
 export type QueueList = z.infer<typeof queueListOutput>;
 
-export const queueOnChangeInput = z
-  .object({ lastEventId: eventIdSchema.nullish() })
-  .optional();
+export const queueOnChangeInput = z.object({ lastEventId: eventIdSchema.nullish() }).optional();
 
 /** What happened to an entry, for the dashboards' "what changed" and the journey. */
 export const queueEntryChangeSchema = z.discriminatedUnion('kind', [

@@ -82,9 +82,7 @@ export async function recordAudit(db: Db, actor: AuditActor, entry: AuditEntry):
   `);
 }
 
-export type AuditVerification =
-  | { ok: true; rows: number }
-  | { ok: false; rows: number; firstBrokenId: string; reason: string };
+export type AuditVerification = { ok: true; rows: number } | { ok: false; rows: number; firstBrokenId: string; reason: string };
 
 /**
  * Walks the chain in id order and recomputes every hash. Names the first row whose hash, id or
@@ -117,7 +115,12 @@ export async function verifyAuditChain(db: Db, pageSize = 5000): Promise<AuditVe
   }
   const [head] = await db.select().from(auditChain);
   if (head && (head.lastId !== expectedId - 1n || head.lastHash !== previousHash)) {
-    return { ok: false, rows, firstBrokenId: (expectedId).toString(), reason: `the chain's head is row ${head.lastId}: rows after ${expectedId - 1n} were removed` };
+    return {
+      ok: false,
+      rows,
+      firstBrokenId: expectedId.toString(),
+      reason: `the chain's head is row ${head.lastId}: rows after ${expectedId - 1n} were removed`,
+    };
   }
   return { ok: true, rows };
 }

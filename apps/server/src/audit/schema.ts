@@ -15,7 +15,10 @@ export const auditLog = pgTable(
     role: text('role'),
     /** The procedure (`patients.byId`) or event (`auth.login`). */
     action: text('action').notNull(),
-    patientIds: uuid('patient_ids').array().notNull().default(sql`'{}'::uuid[]`),
+    patientIds: uuid('patient_ids')
+      .array()
+      .notNull()
+      .default(sql`'{}'::uuid[]`),
     outcome: text('outcome').$type<'allowed' | 'refused'>().notNull(),
     ip: text('ip'),
     requestId: text('request_id'),

@@ -56,6 +56,35 @@ export function isDatabaseBusy(error: unknown): boolean {
   return false;
 }
 
+/**
+ * SQLSTATEs of a server that went away or would not take the connection: an administrator or a
+ * crash ended the session (57P01–57P03), a connection exception (class 08), or no slots (53300).
+ */
+const unavailableStates = new Set(['57P01', '57P02', '57P03', '53300']);
+const unavailableSocketErrors = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+/** node-postgres's own words for a lost or unobtainable connection. */
+const unavailableMessages = [
+  /^Connection terminated/,
+  /^timeout exceeded when trying to connect/,
+  /is not queryable$/,
+  /^Cannot use a pool after calling end on the pool$/,
+];
+
+/**
+ * True when the database could not be reached or the connection dropped mid-call (a restart, a
+ * failover, pg_terminate_backend), raw or wrapped by drizzle: the caller may try again shortly.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
+    const { code } = current as { code?: unknown };
+    if (typeof code === 'string' && (unavailableStates.has(code) || code.startsWith('08') || unavailableSocketErrors.has(code)))
+      return true;
+    if (unavailableMessages.some((pattern) => pattern.test(current.message))) return true;
+    if (current instanceof AggregateError && current.errors.some((inner) => isDatabaseUnavailable(inner))) return true;
+  }
+  return false;
+}
+
 export function connectPostgres(
   url: string,
   options: { max?: number; onConnectionLost?: (error: Error) => void; timeouts?: DatabaseTimeouts } = {},

@@ -31,11 +31,7 @@ export async function consumeEvents(
       .insert(eventConsumers)
       .values({ name, lastId: await headEventId(tx) })
       .onConflictDoNothing({ target: eventConsumers.name });
-    const [position] = await tx
-      .select()
-      .from(eventConsumers)
-      .where(eq(eventConsumers.name, name))
-      .for('update', { skipLocked: true });
+    const [position] = await tx.select().from(eventConsumers).where(eq(eventConsumers.name, name)).for('update', { skipLocked: true });
     if (!position) return { consumed: 0, appended: null };
     const page = await readEventsAfter(tx, position.lastId, { limit: options.batchSize ?? 200 });
     if (page.lastId === position.lastId) return { consumed: 0, appended: null };

@@ -2,7 +2,7 @@ import { EventEmitter, on } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
-import { coalesce } from './coalesce.js';
+import { coalesce } from '../coalesce.js';
 import { headEventId, readEventsAfter, type LogPage } from './log.js';
 import { createUnreadableEvents, type UnreadableEvents } from './unreadable.js';
 
@@ -37,13 +37,7 @@ export async function publishCommitted(redis: Redis, prefix: string, lastId: big
  * only wakes it; the log is the source of truth, so a dropped message delays an event by at most
  * one safety interval and loses nothing.
  */
-export function createEventHub(options: {
-  db: Db;
-  subscriber: Redis;
-  prefix: string;
-  log: Logger;
-  safetyIntervalMs?: number;
-}): EventHub {
+export function createEventHub(options: { db: Db; subscriber: Redis; prefix: string; log: Logger; safetyIntervalMs?: number }): EventHub {
   const { db, subscriber, prefix, log, safetyIntervalMs = 2000 } = options;
   const unreadable = createUnreadableEvents(log);
   const emitter = new EventEmitter();
@@ -63,7 +57,9 @@ export function createEventHub(options: {
     }
   }
 
-  const { run: pump, idle } = coalesce(readNew, (error) => log.warn({ err: error }, 'reading the event log failed; retrying on the next signal'));
+  const { run: pump, idle } = coalesce(readNew, (error) =>
+    log.warn({ err: error }, 'reading the event log failed; retrying on the next signal'),
+  );
 
   const onMessage = () => void pump();
   const onReady = () => void pump();

@@ -63,19 +63,21 @@ export async function appendEvents(tx: Db, events: readonly DomainEvent[]): Prom
 }
 
 /**
- * Runs `work` in a transaction and appends the events it returns in the same transaction.
- * Returns its result and the id of the last event, for announcing after commit.
+ * Runs `work` in a transaction that also appends the events it returns, then, once committed,
+ * announces them so every api instance streams them now. Returns what `work` returned; when it
+ * returns no events, nothing is appended or announced.
  */
-export async function commitWithEvents<T extends { events: readonly DomainEvent[] }>(
-  db: Db,
+export async function commitAndAnnounce<T extends { events: readonly DomainEvent[] }>(
+  services: { db: Db; announce: (lastEventId: bigint) => void | Promise<void> },
   work: (tx: Db) => Promise<T>,
-): Promise<{ result: T; lastEventId: bigint }> {
-  return db.transaction(async (tx) => {
+): Promise<T> {
+  const { result, lastEventId } = await services.db.transaction(async (tx) => {
     const result = await work(tx);
     // Last, so nothing but the commit follows the counter lock.
-    const lastEventId = await appendEvents(tx, result.events);
-    return { result, lastEventId };
+    return { result, lastEventId: result.events.length > 0 ? await appendEvents(tx, result.events) : null };
   });
+  if (lastEventId !== null) await services.announce(lastEventId);
+  return result;
 }
 
 /** The id of the newest committed event, 0 when there is none. */
@@ -153,11 +155,7 @@ function readRow(row: EventRow): LoggedEvent {
  * Committed events after `afterId` (and up to `uptoId`), oldest first, with those this build
  * cannot read set apart. One bad row never stops a reader: it is reported and passed over.
  */
-export async function readEventsAfter(
-  db: Db,
-  afterId: bigint,
-  options: { uptoId?: bigint; limit?: number } = {},
-): Promise<LogPage> {
+export async function readEventsAfter(db: Db, afterId: bigint, options: { uptoId?: bigint; limit?: number } = {}): Promise<LogPage> {
   const rows = await db
     .select()
     .from(eventLog)

@@ -2,14 +2,18 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
+import { TRPCError } from '@trpc/server';
 import { fastifyTRPCPlugin, type CreateFastifyContextOptions, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
 import Fastify from 'fastify';
+import { appErrorCodes } from '@phos/shared';
 import type { Logger } from 'pino';
 import type { Phos } from '../app.js';
 import type { TrustProxy } from '../env.js';
+import { errorCode } from '../logging.js';
 import { resolveSession, sessionCookieName } from '../identity/sessions.js';
 import { createContextInner, type SessionCookie } from '../trpc/context.js';
 import { appRouter, type AppRouter } from '../trpc/router.js';
+import { databaseFault } from '../trpc/trpc.js';
 import {
   defaultHttpLimits,
   fastifyTrustProxy,
@@ -66,15 +70,25 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
     return info.type !== 'subscription' && info.calls.some((call) => !quiet.includes(call.path));
   }
 
+  /** The request's session; a database fault becomes the typed, retryable error procedures give. */
+  async function resolveSessionOf(token: string, info: CreateFastifyContextOptions['info']) {
+    try {
+      return await resolveSession(phos.services.db, token, phos.services.sessionPolicy, { renew: renewsSession(info) });
+    } catch (error) {
+      const fault = databaseFault(error);
+      if (!fault) throw error;
+      log.warn({ code: errorCode(error) }, 'database unavailable while resolving a session; the caller was told to retry');
+      throw new TRPCError({ code: appErrorCodes[fault.appCode], message: fault.message, cause: fault });
+    }
+  }
+
   async function createContext({ req, res, info }: CreateFastifyContextOptions) {
     // A session cookie (no Expires): it goes when the browser closes, and the server ends it sooner.
     const secure = req.protocol === 'https';
     const cookieName = sessionCookieName(secure);
     const cookieOptions = { httpOnly: true, sameSite: 'lax', secure, path: '/' } as const;
     const token = req.cookies[cookieName] ?? null;
-    const resolved = token
-      ? await resolveSession(phos.services.db, token, phos.services.sessionPolicy, { renew: renewsSession(info) })
-      : null;
+    const resolved = token ? await resolveSessionOf(token, info) : null;
     const sessionCookie: SessionCookie = {
       set(value) {
         void res.setCookie(cookieName, value, cookieOptions);

@@ -18,7 +18,10 @@ export function toAccount(row: UserRow): Account {
   };
 }
 
-export async function listAccounts(db: Db, filter: { role?: Role | undefined; status?: AccountStatus | undefined } = {}): Promise<Account[]> {
+export async function listAccounts(
+  db: Db,
+  filter: { role?: Role | undefined; status?: AccountStatus | undefined } = {},
+): Promise<Account[]> {
   const conditions: SQL[] = [];
   if (filter.role) conditions.push(eq(users.role, filter.role));
   if (filter.status === 'active') conditions.push(isNull(users.disabledAt));

@@ -1,7 +1,7 @@
 import { sql } from 'drizzle-orm';
 import type { RegisterInput, User } from '@phos/shared';
 import type { Db } from '../db/client.js';
-import { outbox } from '../events/schema.js';
+import { outbox } from '../outbox/schema.js';
 import { AppError } from '../errors.js';
 import { decoyPasswordHash, verifyPassword } from './password.js';
 import { createSession, type SessionPolicy, type SessionRecord } from './sessions.js';
@@ -61,11 +61,7 @@ export async function registerWithSession(
 }
 
 /** The committed registration this one repeats, or null (see `registerWithSession`). */
-async function retryOf(
-  db: Db,
-  input: RegisterInput,
-  windowMs: number,
-): Promise<{ user: User; registrationId: string } | null> {
+async function retryOf(db: Db, input: RegisterInput, windowMs: number): Promise<{ user: User; registrationId: string } | null> {
   const row = await findUserByEmail(db, input.email);
   const registration = row ? await registrationOf(db, row.id) : undefined;
   const eligible =

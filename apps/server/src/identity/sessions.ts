@@ -66,6 +66,16 @@ export function isLiveSession(now: Date) {
   return and(gt(sessions.idleExpiresAt, now), gt(sessions.expiresAt, now), isNull(users.disabledAt));
 }
 
+/** Ids of the users of this role with a live session now (e.g. whom to alert on screen). */
+export async function signedInUserIds(db: Db, role: Role): Promise<string[]> {
+  const rows = await db
+    .selectDistinct({ id: users.id })
+    .from(users)
+    .innerJoin(sessions, eq(sessions.userId, users.id))
+    .where(and(eq(users.role, role), isLiveSession(new Date())));
+  return rows.map((row) => row.id);
+}
+
 /**
  * Renewal writes only once the idle end would move by more than this: a burst of requests
  * writes once, and the end is never more than this short of what activity earned.

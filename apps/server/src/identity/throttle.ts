@@ -97,12 +97,7 @@ function refusal(rejection: unknown): RateLimiterRes | null {
  * account is created until the counts can be kept, as an outage must not open unlimited guessing.
  * `redis` should fail fast (a bounded command timeout), so a request never hangs on it.
  */
-export function createSignInGuard(options: {
-  redis: Redis;
-  prefix: string;
-  log: Logger;
-  limits?: Partial<SignInLimits>;
-}): SignInGuard {
+export function createSignInGuard(options: { redis: Redis; prefix: string; log: Logger; limits?: Partial<SignInLimits> }): SignInGuard {
   const limits: SignInLimits = { ...defaultSignInLimits, ...options.limits };
   const { redis, prefix, log } = options;
   const accountFailures = new RateLimiterRedis({

@@ -1,7 +1,7 @@
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { CreateUserInput, User } from '@phos/shared';
 import type { Db } from '../db/client.js';
-import { writeOutbox } from '../events/outbox.js';
+import { writeOutbox } from '../outbox/outbox.js';
 import { AppError } from '../errors.js';
 import { decoyPasswordHash, hashPassword, verifyPassword } from './password.js';
 import { users } from './schema.js';
@@ -13,7 +13,7 @@ export function toUser(row: UserRow): User {
 }
 
 function isUniqueViolation(error: unknown): boolean {
-  for (let cause = error; cause instanceof Error || (typeof cause === 'object' && cause !== null); ) {
+  for (let cause = error; cause instanceof Error || (typeof cause === 'object' && cause !== null);) {
     if ((cause as { code?: unknown }).code === '23505') return true;
     cause = (cause as { cause?: unknown }).cause;
     if (cause === undefined) break;

@@ -1,14 +1,13 @@
-import { and, eq, isNull } from 'drizzle-orm';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
-import { coalesce } from '../events/coalesce.js';
+import { coalesce } from '../coalesce.js';
 import { consumeEvents } from '../events/consumer.js';
 import { eventsChannel } from '../events/hub.js';
-import { appendEvents } from '../events/log.js';
+import { commitAndAnnounce } from '../events/log.js';
 import { createUnreadableEvents, type UnreadableEvents } from '../events/unreadable.js';
-import { sessions, users } from '../identity/schema.js';
-import { isLiveSession } from '../identity/sessions.js';
+import { signedInUserIds } from '../identity/sessions.js';
+import { listUsersByRole } from '../identity/users.js';
 import { notifyFromEvents, type Directory } from '../notifications/notifications.js';
 import { flagOverdueEntries } from '../queue/overdue.js';
 import { getAcuityTargets } from '../queue/settings.js';
@@ -18,18 +17,11 @@ export const NOTIFICATIONS_CONSUMER = 'notifications';
 /** Recipients from identity: the rules name roles, not people. */
 export const identityDirectory: Directory = {
   async providers(db) {
-    const rows = await db.select({ id: users.id }).from(users).where(and(eq(users.role, 'Provider'), isNull(users.disabledAt)));
-    return rows.map((row) => row.id);
+    const providers = await listUsersByRole(db, 'Provider');
+    return providers.map((user) => user.id);
   },
   /** Providers with a live session: not idled out, not past its end, account enabled. */
-  async signedInProviders(db) {
-    const rows = await db
-      .selectDistinct({ id: users.id })
-      .from(users)
-      .innerJoin(sessions, eq(sessions.userId, users.id))
-      .where(and(eq(users.role, 'Provider'), isLiveSession(new Date())));
-    return rows.map((row) => row.id);
-  },
+  signedInProviders: (db) => signedInUserIds(db, 'Provider'),
 };
 
 export interface Notifier {
@@ -80,11 +72,9 @@ export async function startNotifier(options: {
 
   const sweeper = coalesce(
     async () => {
-      const lastEventId = await db.transaction(async (tx) => {
-        const events = await flagOverdueEntries(tx, await getAcuityTargets(tx));
-        return events.length > 0 ? appendEvents(tx, events) : null;
-      });
-      if (lastEventId !== null) await announceQuietly(lastEventId);
+      await commitAndAnnounce({ db, announce: announceQuietly }, async (tx) => ({
+        events: await flagOverdueEntries(tx, await getAcuityTargets(tx)),
+      }));
     },
     (error) => log.warn({ err: error }, 'overdue sweep failed; retrying on the next tick'),
   );

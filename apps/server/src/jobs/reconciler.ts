@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { activeStatuses } from '@phos/shared';
 import type { Db } from '../db/client.js';
-import { outbox } from '../events/schema.js';
+import { outbox } from '../outbox/schema.js';
 import { patients } from '../patients/schema.js';
 import { queueEntries } from '../queue/schema.js';
 import { registrationTypes, type RegistrationJobData } from './registrations.js';
@@ -49,12 +49,18 @@ export async function scheduleReconcile(queue: Queue, everyMs: number): Promise<
  * patient, with that patient not in the queue).
  */
 async function unfinishedRegistrations(db: Db, sentBefore: Date, limit: number) {
-  const hasOwnEntry = db.select({ one: sql`1` }).from(queueEntries).where(eq(queueEntries.registrationId, outbox.id));
+  const hasOwnEntry = db
+    .select({ one: sql`1` })
+    .from(queueEntries)
+    .where(eq(queueEntries.registrationId, outbox.id));
   const userPatient = db
     .select({ one: sql`1` })
     .from(patients)
     .where(eq(patients.userId, sql`(${outbox.payload}->>'userId')::uuid`));
-  const walkInPatient = db.select({ one: sql`1` }).from(patients).where(eq(patients.registrationId, outbox.id));
+  const walkInPatient = db
+    .select({ one: sql`1` })
+    .from(patients)
+    .where(eq(patients.registrationId, outbox.id));
   const existingQueued = db
     .select({ one: sql`1` })
     .from(queueEntries)

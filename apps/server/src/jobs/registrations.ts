@@ -4,13 +4,14 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { DomainEvent, StaffRef } from '@phos/shared';
 import type { Db } from '../db/client.js';
-import { appendEvents } from '../events/log.js';
-import { readOutbox } from '../events/outbox.js';
+import { commitAndAnnounce } from '../events/log.js';
+import { readOutbox } from '../outbox/outbox.js';
 import { errorCode, redactedError } from '../logging.js';
-import type { OutboxRow } from '../events/relay.js';
+import type { OutboxRow } from '../outbox/relay.js';
 import { displayName, findUserById } from '../identity/users.js';
 import { createPatientFromRegistration, createWalkInPatient, findPatient, type PatientRow } from '../patients/patients.js';
-import { activeEntryForPatient, addToQueue } from '../queue/queue.js';
+import { activeEntryForPatient } from '../queue/entries.js';
+import { addToQueue } from '../queue/transitions.js';
 
 export const REGISTRATIONS_QUEUE = 'registrations';
 
@@ -73,23 +74,22 @@ export function deliverRegistrations(queue: Queue<RegistrationJobData>) {
   };
 }
 
-async function commitAndAnnounce(
+/** Commits the job's change with its events and announces them; false when there was nothing to commit. */
+async function commitJob(
   deps: RegistrationDeps,
   registrationId: string,
   work: (tx: Db) => Promise<DomainEvent[] | null>,
 ): Promise<boolean> {
-  const lastEventId = await deps.db.transaction(async (tx) => {
-    const events = await work(tx);
-    return events ? appendEvents(tx, events) : null;
-  });
-  if (lastEventId === null) return false;
-  try {
-    await deps.announce(lastEventId);
-  } catch (error) {
-    // The events are committed; the hub's safety pass picks them up without the message.
-    deps.log.warn({ err: error, registrationId }, 'could not announce committed events');
-  }
-  return true;
+  const announce = async (lastEventId: bigint) => {
+    try {
+      await deps.announce(lastEventId);
+    } catch (error) {
+      // The events are committed; the hub's safety pass picks them up without the message.
+      deps.log.warn({ err: error, registrationId }, 'could not announce committed events');
+    }
+  };
+  const { events } = await commitAndAnnounce({ db: deps.db, announce }, async (tx) => ({ events: (await work(tx)) ?? [] }));
+  return events.length > 0;
 }
 
 /** Queues a just-created patient, arriving when they registered; returns all the events. */
@@ -122,7 +122,7 @@ async function processUserRegistered(deps: RegistrationDeps, registrationId: str
   const { dateOfBirth } = registration;
   if (dateOfBirth === null) throw new UnrecoverableError(`registration ${registrationId} has no date of birth`);
 
-  const created = await commitAndAnnounce(deps, registrationId, async (tx) => {
+  const created = await commitJob(deps, registrationId, async (tx) => {
     const created = await createPatientFromRegistration(tx, { ...registration, dateOfBirth });
     return created ? queueNewPatient(tx, created, registrationId) : null;
   });
@@ -143,7 +143,7 @@ async function processWalkIn(deps: RegistrationDeps, registrationId: string): Pr
 
   if (walkIn.existingPatientId === null) {
     const registeredBy = await registeredByRef(deps.db, walkIn.registeredBy);
-    const created = await commitAndAnnounce(deps, registrationId, async (tx) => {
+    const created = await commitJob(deps, registrationId, async (tx) => {
       const created = await createWalkInPatient(tx, registrationId, walkIn, registeredBy);
       return created ? queueNewPatient(tx, created, registrationId) : null;
     });
@@ -152,7 +152,7 @@ async function processWalkIn(deps: RegistrationDeps, registrationId: string): Pr
 
   const existingId = walkIn.existingPatientId;
   let outcome: RegistrationOutcome = 'already-processed';
-  await commitAndAnnounce(deps, registrationId, async (tx) => {
+  await commitJob(deps, registrationId, async (tx) => {
     const patient = await findPatient(tx, existingId);
     if (!patient) throw new UnrecoverableError(`walk-in ${registrationId} names no existing patient`);
     if (await activeEntryForPatient(tx, patient.id)) {

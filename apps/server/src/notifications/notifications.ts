@@ -84,10 +84,6 @@ export async function markRead(db: Db, userId: string, ids: readonly string[] | 
     .update(notifications)
     .set({ readAt: new Date() })
     .where(
-      and(
-        eq(notifications.userId, userId),
-        isNull(notifications.readAt),
-        ids === 'all' ? undefined : inArray(notifications.id, [...ids]),
-      ),
+      and(eq(notifications.userId, userId), isNull(notifications.readAt), ids === 'all' ? undefined : inArray(notifications.id, [...ids])),
     );
 }

@@ -2,9 +2,7 @@ import { queueStatusLabels, type DomainEvent, type DomainEventType, type Notific
 
 /** Who receives a notification. */
 export type Recipients =
-  | { kind: 'signed-in-providers'; except?: string }
-  | { kind: 'all-providers'; except?: string }
-  | { kind: 'users'; ids: string[] };
+  { kind: 'signed-in-providers'; except?: string } | { kind: 'all-providers'; except?: string } | { kind: 'users'; ids: string[] };
 
 export interface NotificationRule<T extends DomainEventType = DomainEventType> {
   on: T;

@@ -11,7 +11,7 @@ import {
 } from '@phos/shared';
 import type { Db } from '../db/client.js';
 import { AppError } from '../errors.js';
-import { writeOutbox } from '../events/outbox.js';
+import { writeOutbox } from '../outbox/outbox.js';
 import { patients } from './schema.js';
 
 export type PatientRow = typeof patients.$inferSelect;
@@ -78,8 +78,7 @@ export async function createPatientFromRegistration(
   if (!patient) return null;
   const [match] = await findMatches(tx, patient, patient.id);
   const flagged = match
-    ? ((await tx.update(patients).set({ possibleDuplicateOf: match.id }).where(eq(patients.id, patient.id)).returning())[0] ??
-      patient)
+    ? ((await tx.update(patients).set({ possibleDuplicateOf: match.id }).where(eq(patients.id, patient.id)).returning())[0] ?? patient)
     : patient;
   return {
     patient: flagged,
@@ -139,11 +138,7 @@ export async function registerWalkIn(tx: Db, input: WalkInInput, registeredBy: s
  * Staff confirmed at the desk that the person is who the record says. Verifying a verified record
  * changes nothing and states nothing; the first verifier stays on record.
  */
-export async function verifyIdentity(
-  tx: Db,
-  patientId: string,
-  by: StaffRef,
-): Promise<{ patient: PatientRow; events: DomainEvent[] }> {
+export async function verifyIdentity(tx: Db, patientId: string, by: StaffRef): Promise<{ patient: PatientRow; events: DomainEvent[] }> {
   const [verified] = await tx
     .update(patients)
     .set({ identityVerifiedAt: new Date(), identityVerifiedById: by.id, identityVerifiedByName: by.name })

@@ -1,6 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
-import { outbox } from '../events/schema.js';
+import { outbox } from '../outbox/schema.js';
 
 /** A registration still without its patient this long after it was committed is late. */
 export const REGISTRATION_DELAYED_AFTER_MS = 30_000;

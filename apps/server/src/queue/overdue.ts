@@ -1,7 +1,7 @@
 import { and, inArray, isNotNull } from 'drizzle-orm';
 import type { AcuityTargets, DomainEvent } from '@phos/shared';
 import type { Db } from '../db/client.js';
-import { toQueueEntry } from './queue.js';
+import { toQueueEntry } from './entries.js';
 import { overdueAlerts, queueEntries } from './schema.js';
 
 /**
@@ -13,9 +13,7 @@ export async function flagOverdueEntries(tx: Db, targets: AcuityTargets, now: Da
     .select()
     .from(queueEntries)
     .where(and(inArray(queueEntries.status, ['waiting', 'in_triage']), isNotNull(queueEntries.acuity)));
-  const overdue = waiting.filter(
-    (row) => row.acuity !== null && row.arrivedAt.getTime() + targets[row.acuity] * 60_000 < now.getTime(),
-  );
+  const overdue = waiting.filter((row) => row.acuity !== null && row.arrivedAt.getTime() + targets[row.acuity] * 60_000 < now.getTime());
   if (overdue.length === 0) return [];
   const alerted = await tx
     .insert(overdueAlerts)

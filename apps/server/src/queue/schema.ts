@@ -104,7 +104,11 @@ export const rooms = pgTable(
     archivedAt: timestamp('archived_at', { withTimezone: true, mode: 'date' }),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('rooms_name_active_key').on(sql`lower(${t.name})`).where(sql`${t.archivedAt} is null`)],
+  (t) => [
+    uniqueIndex('rooms_name_active_key')
+      .on(sql`lower(${t.name})`)
+      .where(sql`${t.archivedAt} is null`),
+  ],
 );
 
 /** Minutes to be seen per acuity level; a missing row means the default. */

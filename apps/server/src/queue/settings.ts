@@ -20,11 +20,7 @@ export async function setAcuityTargets(tx: Db, targets: AcuityTargets): Promise<
 }
 
 export async function listRooms(db: Db): Promise<Room[]> {
-  return db
-    .select({ id: rooms.id, name: rooms.name })
-    .from(rooms)
-    .where(isNull(rooms.archivedAt))
-    .orderBy(asc(rooms.name));
+  return db.select({ id: rooms.id, name: rooms.name }).from(rooms).where(isNull(rooms.archivedAt)).orderBy(asc(rooms.name));
 }
 
 export async function findRoom(db: Db, id: string): Promise<Room | undefined> {

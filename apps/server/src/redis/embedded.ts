@@ -43,7 +43,7 @@ export function liveOwnerOf(dir: string): number | null {
 
 /**
  * Starts a private `redis-server` from PATH with its data under `dir`: AOF on, `noeviction`
- * (BullMQ must never lose keys), listening only on a unix socket.
+ * (BullMQ must never lose keys), listening only on a unix socket, logging to `redis.log` there.
  */
 export async function startEmbeddedRedis(dir: string): Promise<EmbeddedRedis> {
   const absolute = path.resolve(dir);
@@ -66,23 +66,34 @@ export async function startEmbeddedRedis(dir: string): Promise<EmbeddedRedis> {
   const child: ChildProcess = spawn(
     'redis-server',
     [
-      '--port', '0',
-      '--unixsocket', socketPath,
-      '--unixsocketperm', '700',
-      '--dir', absolute,
-      '--appendonly', 'yes',
-      '--appendfsync', 'everysec',
-      '--save', '',
-      '--maxmemory-policy', 'noeviction',
-      '--loglevel', 'warning',
+      '--port',
+      '0',
+      '--unixsocket',
+      socketPath,
+      '--unixsocketperm',
+      '700',
+      '--dir',
+      absolute,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+      '--loglevel',
+      'warning',
+      '--logfile',
+      path.join(absolute, 'redis.log'),
     ],
-    { stdio: ['ignore', 'ignore', 'inherit'] },
+    // Holds none of this process's output open: a redis-server outliving a killed parent must
+    // not keep whatever reads that output (a terminal, a CI run) waiting.
+    { stdio: 'ignore' },
   );
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const spawnFailed = new Promise<never>((_, reject) =>
-    child.once('error', (error) =>
-      reject(new Error(`could not start redis-server (${error.message}); install it or set REDIS_URL`)),
-    ),
+    child.once('error', (error) => reject(new Error(`could not start redis-server (${error.message}); install it or set REDIS_URL`))),
   );
 
   const ready = (async () => {
@@ -107,7 +118,10 @@ export async function startEmbeddedRedis(dir: string): Promise<EmbeddedRedis> {
       rmSync(ownerFile, { force: true });
       if (child.exitCode !== null) return;
       child.kill('SIGTERM');
+      // It flushes its AOF on SIGTERM; one that hangs past that is killed rather than waited on.
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       await exited;
+      clearTimeout(killer);
     },
   };
 }

@@ -3,29 +3,7 @@ import type { User } from '@phos/shared';
 import pino, { type Logger } from 'pino';
 import type { AuditActor } from '../audit/audit.js';
 import type { Db } from '../db/client.js';
-import type { EventHub } from '../events/hub.js';
-import type { SignInGuard } from '../identity/throttle.js';
-import type { SessionPolicy } from '../identity/sessions.js';
-import type { StreamRegistry } from './streams.js';
-
-/** What procedures reach beyond the request: built once per process. */
-export interface Services {
-  db: Db;
-  /** Moves committed outbox rows to the job queue now rather than on the next tick. */
-  kickRelay: () => void;
-  hub: EventHub;
-  /** Tells every api instance that events up to this id are committed. Never throws. */
-  announce: (lastEventId: bigint) => void;
-  log: Logger;
-  /** Counts sign-in failures and registrations per account and address, across api instances. */
-  signIn: SignInGuard;
-  /** Idle timeouts by role and the absolute session lifetime. */
-  sessionPolicy: SessionPolicy;
-  /** This instance's open streams, each ended when its session ends. */
-  streams: StreamRegistry;
-  /** After sessions were deleted or their user disabled or re-roled: every api instance ends their streams now. Never throws. */
-  sessionsRevoked: () => void;
-}
+import type { Services } from '../services.js';
 
 /** Writes the session cookie; the HTTP adapter implements it, tests record what was set. */
 export interface SessionCookie {

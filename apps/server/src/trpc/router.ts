@@ -1,12 +1,12 @@
 import { adminRouter } from './routers/admin.js';
 import { auditRouter } from './routers/audit.js';
 import { authRouter } from './routers/auth.js';
-import { carePlansRouter } from './routers/carePlans.js';
+import { carePlansRouter } from './routers/care-plans.js';
 import { notificationsRouter } from './routers/notifications.js';
 import { opsRouter } from './routers/ops.js';
 import { patientsRouter } from './routers/patients.js';
 import { queueRouter } from './routers/queue.js';
-import { registrationRouter } from './routers/registration.js';
+import { registrantRouter } from './routers/registrant.js';
 import { visitRouter } from './routers/visit.js';
 import { createCallerFactory, router } from './trpc.js';
 
@@ -17,7 +17,8 @@ export const appRouter = router({
   patients: patientsRouter,
   carePlans: carePlansRouter,
   notifications: notificationsRouter,
-  registration: registrationRouter,
+  /** The registrant's own status: whether their patient record exists yet (registering itself is `auth.register`). */
+  registrant: registrantRouter,
   visit: visitRouter,
   audit: auditRouter,
   ops: opsRouter,

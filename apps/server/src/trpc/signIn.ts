@@ -5,7 +5,15 @@ import { authenticate } from '../identity/users.js';
 import { auditActorOf, type Context } from './context.js';
 
 /** The `detail.reason` of an `auth.login` audit row. */
-type LoginReason = 'signed-in' | 'invalid-credentials' | 'locked-out' | 'account-disabled' | 'account-locked' | 'address-locked' | 'delayed' | 'throttle-unavailable';
+type LoginReason =
+  | 'signed-in'
+  | 'invalid-credentials'
+  | 'locked-out'
+  | 'account-disabled'
+  | 'account-locked'
+  | 'address-locked'
+  | 'delayed'
+  | 'throttle-unavailable';
 
 function reasonOf(attempt: LoginAttempt<User>): LoginReason {
   switch (attempt.status) {
@@ -25,9 +33,8 @@ function reasonOf(attempt: LoginAttempt<User>): LoginReason {
  * attempt has no user, a successful one is the user's own.
  */
 async function recordLoginAttempt(ctx: Context, email: string, attempt: LoginAttempt<User>): Promise<void> {
-  const actor = attempt.status === 'verified'
-    ? { ...auditActorOf(ctx), userId: attempt.value.id, role: attempt.value.role }
-    : auditActorOf(ctx);
+  const actor =
+    attempt.status === 'verified' ? { ...auditActorOf(ctx), userId: attempt.value.id, role: attempt.value.role } : auditActorOf(ctx);
   const detail: Record<string, string | number> = { email, reason: reasonOf(attempt) };
   if (attempt.status === 'failed') detail.failures = attempt.failures;
   if (attempt.status === 'throttled') detail.retryAfterSeconds = Math.ceil(attempt.retryAfterMs / 1000);
@@ -38,7 +45,11 @@ async function recordLoginAttempt(ctx: Context, email: string, attempt: LoginAtt
 function logLoginAttempt(ctx: Context, attempt: LoginAttempt<User>): void {
   const reason = reasonOf(attempt);
   if (attempt.status === 'verified') ctx.log.info({ userId: attempt.value.id }, 'signed in');
-  else if (attempt.status === 'failed') ctx.log.warn({ reason, failures: attempt.failures }, attempt.lockedOut ? 'account locked after repeated failed sign-ins' : 'sign-in failed');
+  else if (attempt.status === 'failed')
+    ctx.log.warn(
+      { reason, failures: attempt.failures },
+      attempt.lockedOut ? 'account locked after repeated failed sign-ins' : 'sign-in failed',
+    );
   else ctx.log.warn({ reason, retryAfterMs: attempt.retryAfterMs }, 'sign-in refused unchecked while throttled');
 }
 

@@ -3,7 +3,7 @@ import { appErrorCodes } from '@phos/shared';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
-import { coalesce } from '../events/coalesce.js';
+import { coalesce } from '../coalesce.js';
 import type { EventHub } from '../events/hub.js';
 import { AppError } from '../errors.js';
 import { liveSessionHolders, type StreamHolder } from '../identity/sessions.js';

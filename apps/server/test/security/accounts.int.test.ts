@@ -5,8 +5,8 @@ import { verifyAuditChain } from '../../src/audit/audit.js';
 import { auditLog } from '../../src/audit/schema.js';
 import { sessions } from '../../src/identity/schema.js';
 import { hashToken, resolveSession } from '../../src/identity/sessions.js';
-import { callerFor, recordingCookie, startTestPhos, type TestPhos, trpcError, trpcErrors } from '../support.js';
-import { accountWith, appCodeOf, callerInSession, openStream, PASSWORD, queueStream, sessionOf, timeToEnd } from './session-support.js';
+import { callerFor, createPatient, createStaff, recordingCookie, startTestPhos, type TestPhos, trpcError, trpcErrors } from '../support.js';
+import { appCodeOf, callerInSession, openStream, PASSWORD, queueStream, sessionOf, timeToEnd } from './session-support.js';
 
 const NEW_PASSWORD = 'Juniper-Obsidian-Walrus-47';
 
@@ -17,7 +17,7 @@ describe('account lifecycle', () => {
 
   beforeAll(async () => {
     phos = await startTestPhos();
-    admin = await accountWith(phos, 'Admin', { lastName: 'Boss' });
+    admin = await createStaff(phos, 'Admin', { lastName: 'Boss' });
     adminToken = await sessionOf(phos, admin);
   });
   afterAll(() => phos.cleanup());
@@ -35,7 +35,7 @@ describe('account lifecycle', () => {
 
   /** A signed-in user with two sessions, one of them watching the queue (staff) or their visit (Patient). */
   async function signedInTwice(role: User['role']) {
-    const user = await accountWith(phos, role);
+    const user = await (role === 'Patient' ? createPatient(phos) : createStaff(phos, role));
     const tokens = [await sessionOf(phos, user), await sessionOf(phos, user)] as const;
     const stream = await openStream(phos, tokens[0], role === 'Patient' ? (caller) => caller.visit.onMine() : queueStream);
     return { user, tokens, stream };
@@ -49,8 +49,8 @@ describe('account lifecycle', () => {
 
   describe('admin.listAccounts', () => {
     it('lists accounts by role and by status', async () => {
-      const provider = await accountWith(phos, 'Provider');
-      const disabled = await accountWith(phos, 'Provider');
+      const provider = await createStaff(phos);
+      const disabled = await createStaff(phos);
       await (await asAdmin()).admin.disableAccount({ id: disabled.id });
 
       const providers = (await (await asAdmin()).admin.listAccounts({ role: 'Provider' })).accounts;
@@ -95,14 +95,18 @@ describe('account lifecycle', () => {
     });
 
     it('re-enables: the account signs in again, audited', async () => {
-      const user = await accountWith(phos, 'Patient');
+      const user = await createPatient(phos);
       await (await asAdmin()).admin.disableAccount({ id: user.id });
       const { account } = await (await asAdmin()).admin.enableAccount({ id: user.id });
       expect(account).toMatchObject({ status: 'active', disabledAt: null });
       const cookie = recordingCookie();
       await callerFor(phos, null, cookie).auth.login({ email: user.email, password: PASSWORD });
       expect(await isLive(cookie.token!)).toBe(true);
-      expect(await lastAudit('admin.enableAccount')).toMatchObject({ userId: admin.id, outcome: 'allowed', detail: { targetUserId: user.id } });
+      expect(await lastAudit('admin.enableAccount')).toMatchObject({
+        userId: admin.id,
+        outcome: 'allowed',
+        detail: { targetUserId: user.id },
+      });
     });
 
     it('refuses an Admin disabling themself, and records the refusal', async () => {
@@ -110,7 +114,10 @@ describe('account lifecycle', () => {
       expect(error.code).toBe('FORBIDDEN');
       expect(error.message).toMatch(/your own account/);
       expect(await isLive(adminToken)).toBe(true);
-      expect(await lastAudit('admin.disableAccount')).toMatchObject({ outcome: 'refused', detail: { targetUserId: admin.id, reason: 'FORBIDDEN' } });
+      expect(await lastAudit('admin.disableAccount')).toMatchObject({
+        outcome: 'refused',
+        detail: { targetUserId: admin.id, reason: 'FORBIDDEN' },
+      });
     });
 
     it('answers NOT_FOUND for an unknown account', async () => {
@@ -128,12 +135,16 @@ describe('account lifecycle', () => {
       await expectStreamEnded(stream.ended);
       const signedIn = await callerFor(phos).auth.login({ email: user.email, password: PASSWORD });
       expect(signedIn.user.role).toBe('Admin');
-      expect(await lastAudit('admin.changeRole')).toMatchObject({ userId: admin.id, outcome: 'allowed', detail: { targetUserId: user.id, role: 'Admin' } });
+      expect(await lastAudit('admin.changeRole')).toMatchObject({
+        userId: admin.id,
+        outcome: 'allowed',
+        detail: { targetUserId: user.id, role: 'Admin' },
+      });
     });
 
     it('refuses turning a Patient into staff or staff into a Patient', async () => {
-      const patient = await accountWith(phos, 'Patient');
-      const provider = await accountWith(phos, 'Provider');
+      const patient = await createPatient(phos);
+      const provider = await createStaff(phos);
       const token = await sessionOf(phos, provider);
       for (const error of await trpcErrors([
         (await asAdmin()).admin.changeRole({ id: patient.id, role: 'Provider' }),
@@ -148,14 +159,14 @@ describe('account lifecycle', () => {
     it('refuses demoting the last active Admin', async () => {
       const solo = await startTestPhos();
       try {
-        const only = await accountWith(solo, 'Admin');
+        const only = await createStaff(solo, 'Admin');
         const asOnly = callerFor(solo, only);
         const demote = await trpcError(asOnly.admin.changeRole({ id: only.id, role: 'Provider' }));
         expect(demote.code).toBe('FORBIDDEN');
         expect(demote.message).toMatch(/last active Admin/);
 
         // With a second Admin, one may step down; the other is then the last.
-        const second = await accountWith(solo, 'Admin');
+        const second = await createStaff(solo, 'Admin');
         await asOnly.admin.changeRole({ id: only.id, role: 'Provider' });
         const asSecond = callerFor(solo, second);
         expect((await trpcError(asSecond.admin.changeRole({ id: second.id, role: 'Provider' }))).message).toMatch(/last active Admin/);
@@ -179,17 +190,20 @@ describe('account lifecycle', () => {
     });
 
     it('refuses a password the shared policy refuses', async () => {
-      const user = await accountWith(phos, 'Provider');
+      const user = await createStaff(phos);
       const error = await trpcError((await asAdmin()).admin.resetPassword({ id: user.id, password: 'short' }));
       expect(error.code).toBe('BAD_REQUEST');
     });
   });
 
   it('refuses every account action to Providers and Patients, and to anonymous callers', async () => {
-    const target = await accountWith(phos, 'Provider');
+    const target = await createStaff(phos);
     const targetToken = await sessionOf(phos, target);
     for (const role of ['Provider', 'Patient'] as const) {
-      const caller = await callerInSession(phos, await sessionOf(phos, await accountWith(phos, role)));
+      const caller = await callerInSession(
+        phos,
+        await sessionOf(phos, await (role === 'Patient' ? createPatient(phos) : createStaff(phos, role))),
+      );
       for (const error of await trpcErrors([
         caller.admin.listAccounts(),
         caller.admin.disableAccount({ id: target.id }),
@@ -213,7 +227,9 @@ describe('account lifecycle', () => {
       const current = tokens[1];
       const ownStream = await openStream(phos, current, queueStream);
 
-      const wrong = await trpcError((await callerInSession(phos, current)).auth.changePassword({ currentPassword: 'not-my-password', newPassword: NEW_PASSWORD }));
+      const wrong = await trpcError(
+        (await callerInSession(phos, current)).auth.changePassword({ currentPassword: 'not-my-password', newPassword: NEW_PASSWORD }),
+      );
       expect(appCodeOf(wrong)).toBe('WRONG_PASSWORD');
       expect(await isLive(tokens[0])).toBe(true);
       expect(await lastAudit('auth.changePassword')).toMatchObject({ userId: user.id, outcome: 'refused' });
@@ -247,7 +263,7 @@ describe('account lifecycle', () => {
   });
 
   it('records auth.logout', async () => {
-    const user = await accountWith(phos, 'Patient');
+    const user = await createPatient(phos);
     const token = await sessionOf(phos, user);
     await (await callerInSession(phos, token)).auth.logout();
     expect(await isLive(token)).toBe(false);

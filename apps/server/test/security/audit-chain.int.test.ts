@@ -9,14 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '@phos/shared';
 import { recordAudit, verifyAuditChain, type AuditActor } from '../../src/audit/audit.js';
 import { auditChain, auditLog } from '../../src/audit/schema.js';
-import { carePlans } from '../../src/careplans/schema.js';
+import { carePlans } from '../../src/care-plans/schema.js';
 import { connectPglite, type Database, type Db } from '../../src/db/client.js';
-import { createUser } from '../../src/identity/users.js';
 import { auditWrite } from '../../src/trpc/auditTrail.js';
 import { createContextInner } from '../../src/trpc/context.js';
 import { createCaller } from '../../src/trpc/router.js';
 import { createCallerFactory, providerProcedure, router } from '../../src/trpc/trpc.js';
-import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
+import { callerFor, createStaff, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 
 const actor: AuditActor = { userId: null, role: null, ip: '203.0.113.9', requestId: 'test' };
 
@@ -32,8 +31,10 @@ async function asAttacker(db: Db, work: () => Promise<unknown>): Promise<void> {
 
 /** Makes every insert into `table` fail until the returned function is called. */
 async function failInsertsInto(db: Db, table: 'event_log' | 'audit_log'): Promise<() => Promise<void>> {
-  await db.execute(sql.raw(`create or replace function phos_test_refuse() returns trigger language plpgsql as $$
-    begin raise exception 'test: inserts refused'; end $$`));
+  await db.execute(
+    sql.raw(`create or replace function phos_test_refuse() returns trigger language plpgsql as $$
+    begin raise exception 'test: inserts refused'; end $$`),
+  );
   await db.execute(sql.raw(`create trigger phos_test_refuse before insert on ${table} for each row execute function phos_test_refuse()`));
   return async () => {
     await db.execute(sql.raw(`drop trigger phos_test_refuse on ${table}`));
@@ -50,10 +51,10 @@ describe('the audit trail is append-only and tamper-evident', () => {
   beforeAll(async () => {
     phos = await startTestPhos();
     db = phos.services.db;
-    ({ user: provider } = await createUser(db, { ...patientInput(), role: 'Provider' }));
-    ({ user: drafter } = await createUser(db, { ...patientInput(), role: 'Provider' }));
+    provider = await createStaff(phos);
+    drafter = await createStaff(phos);
     const { user } = await callerFor(phos).auth.register(patientInput());
-    patientId = await eventually(async () => (await callerFor(phos, user).registration.status()).patientId);
+    patientId = await eventually(async () => (await callerFor(phos, user).registrant.status()).patientId);
     for (let i = 0; i < 5; i++) await callerFor(phos, provider).patients.byId({ id: patientId });
   });
   afterAll(() => phos.cleanup());
@@ -102,7 +103,12 @@ describe('the audit trail is append-only and tamper-evident', () => {
   it('names a row rewritten with a recomputed hash: every later link breaks', async () => {
     // An attacker who rehashes the row they changed still fails on the next row's link.
     const [row] = await db.select().from(auditLog).where(eq(auditLog.id, 2n));
-    await asAttacker(db, () => db.update(auditLog).set({ hash: 'f'.repeat(64) }).where(eq(auditLog.id, 2n)));
+    await asAttacker(db, () =>
+      db
+        .update(auditLog)
+        .set({ hash: 'f'.repeat(64) })
+        .where(eq(auditLog.id, 2n)),
+    );
     expect(await verifyAuditChain(db)).toMatchObject({ ok: false, firstBrokenId: '2' });
     await asAttacker(db, () => db.update(auditLog).set(row!).where(eq(auditLog.id, 2n)));
   });
@@ -200,7 +206,8 @@ describe('npm run audit:verify', () => {
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
-  it('says the trail is intact, then names the first broken row', async () => {
+  // Two `npm run audit:verify` processes, each starting tsx: allow for a loaded host.
+  it('says the trail is intact, then names the first broken row', { timeout: 120_000 }, async () => {
     const intact = verify();
     expect(intact.code).toBe(0);
     expect(intact.out).toContain('audit trail intact: 3 rows');

@@ -4,10 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AuditRow, User } from '@phos/shared';
 import { recordAudit, type AuditActor } from '../../src/audit/audit.js';
 import { auditLog } from '../../src/audit/schema.js';
-import { createUser } from '../../src/identity/users.js';
 import { createContextInner } from '../../src/trpc/context.js';
 import { createCaller } from '../../src/trpc/router.js';
-import { callerFor, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
+import { callerFor, createStaff, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 
 /** RFC 4180, enough to read back what the export wrote. */
 function parseCsv(text: string): string[][] {
@@ -51,9 +50,9 @@ describe('searching and exporting the audit trail (Admins only, itself audited)'
   beforeAll(async () => {
     phos = await startTestPhos();
     const db = phos.services.db;
-    ({ user: admin } = await createUser(db, { ...patientInput({ firstName: 'Aud', lastName: 'Itor' }), role: 'Admin' }));
-    ({ user: nurse } = await createUser(db, { ...patientInput({ firstName: 'Nora', lastName: 'Nurse' }), role: 'Provider' }));
-    ({ user: doctor } = await createUser(db, { ...patientInput({ firstName: 'Dan', lastName: 'Doctor' }), role: 'Provider' }));
+    admin = await createStaff(phos, 'Admin', { firstName: 'Aud', lastName: 'Itor' });
+    nurse = await createStaff(phos, 'Provider', { firstName: 'Nora', lastName: 'Nurse' });
+    doctor = await createStaff(phos, 'Provider', { firstName: 'Dan', lastName: 'Doctor' });
     for (let i = 0; i < 5; i++) {
       await recordAudit(db, actorOf(nurse), { action: 'patients.byId', patientIds: [patientA], outcome: 'allowed' });
       await recordAudit(db, actorOf(doctor), { action: 'queue.list', patientIds: [patientA, patientB], outcome: 'allowed' });

@@ -5,12 +5,11 @@ import type { QueueEntry, User } from '@phos/shared';
 import { verifyAuditChain } from '../../src/audit/audit.js';
 import { auditLog } from '../../src/audit/schema.js';
 import { buildHttpServer } from '../../src/http/server.js';
-import { createUser } from '../../src/identity/users.js';
 import { patients } from '../../src/patients/schema.js';
 import type { Meta } from '../../src/trpc/auditTrail.js';
 import { createContextInner, silentLogger } from '../../src/trpc/context.js';
 import { appRouter, createCaller } from '../../src/trpc/router.js';
-import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
+import { callerFor, createStaff, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 import { signedIn } from './http-support.js';
 
 type Caller = ReturnType<typeof createCaller>;
@@ -162,8 +161,8 @@ const healthData: Record<string, HealthDataCase> = {
     patients: (fx) => [fx.patientId],
   },
   'notifications.onNew': { as: 'providerB', call: (caller) => caller.notifications.onNew(), patients: () => [] },
-  'registration.status': { as: 'patient', call: (caller) => caller.registration.status(), patients: (fx) => [fx.patientId] },
-  'registration.onStatus': { as: 'patient', call: (caller) => caller.registration.onStatus(), patients: (fx) => [fx.patientId] },
+  'registrant.status': { as: 'patient', call: (caller) => caller.registrant.status(), patients: (fx) => [fx.patientId] },
+  'registrant.onStatus': { as: 'patient', call: (caller) => caller.registrant.onStatus(), patients: (fx) => [fx.patientId] },
   'visit.mine': { as: 'patient', call: (caller) => caller.visit.mine(), patients: (fx) => [fx.patientId] },
   'visit.onMine': { as: 'patient', call: (caller) => caller.visit.onMine(), patients: (fx) => [fx.patientId] },
   'audit.search': {
@@ -224,11 +223,10 @@ describe('the audit trail (HIPAA 164.312(b))', () => {
   beforeAll(async () => {
     phos = await startTestPhos();
     const db = phos.services.db;
-    const staff = async (firstName: string, lastName: string, role: 'Provider' | 'Admin') =>
-      (await createUser(db, { ...patientInput({ firstName, lastName }), role })).user;
+    const staff = (firstName: string, lastName: string, role: 'Provider' | 'Admin') => createStaff(phos, role, { firstName, lastName });
     const registered = async (firstName: string, lastName: string) => {
       const { user } = await callerFor(phos).auth.register(patientInput({ firstName, lastName }));
-      const patientId = await eventually(async () => (await callerFor(phos, user).registration.status()).patientId);
+      const patientId = await eventually(async () => (await callerFor(phos, user).registrant.status()).patientId);
       return { user, patientId };
     };
     fx.users = {
@@ -237,7 +235,7 @@ describe('the audit trail (HIPAA 164.312(b))', () => {
       providerB: await staff('Bo', 'Baker', 'Provider'),
       patient: (await registered('Pat', 'Table')).user,
     };
-    fx.patientId = (await callerFor(phos, fx.users.patient).registration.status()).patientId!;
+    fx.patientId = (await callerFor(phos, fx.users.patient).registrant.status()).patientId!;
     await callerFor(phos, fx.users.providerB).patients.verifyIdentity({ id: fx.patientId });
     fx.unverifiedId = (await registered('Una', 'Unverified')).patientId;
     fx.flaggedId = (await registered('Flo', 'Flagged')).patientId;
@@ -260,31 +258,34 @@ describe('the audit trail (HIPAA 164.312(b))', () => {
     }
   });
 
-  it.each(Object.entries(healthData))('%s leaves exactly one row: who, role, patients, outcome, request id, address', async (path, test) => {
-    await test.before?.(fx);
-    const controller = new AbortController();
-    const { caller, requestId, ip, user } = request(test.as, controller.signal);
-    let output: unknown;
-    try {
-      output = await test.call(caller, fx);
-    } finally {
-      controller.abort(); // a subscription: its row says the stream opened; nothing more is needed of it
-    }
-    const rows = await rowsOf(requestId);
-    expect(rows).toHaveLength(1);
-    const [row] = rows;
-    expect(row).toMatchObject({
-      action: path,
-      outcome: 'allowed',
-      userId: user?.id ?? null,
-      role: user?.role ?? null,
-      ip,
-      requestId,
-    });
-    expect([...row!.patientIds].sort()).toEqual([...new Set(test.patients(fx, output))].sort());
-    if (test.detail) expect(row!.detail).toMatchObject(test.detail(fx));
-    expect(Date.now() - row!.at.getTime()).toBeLessThan(60_000);
-  });
+  it.each(Object.entries(healthData))(
+    '%s leaves exactly one row: who, role, patients, outcome, request id, address',
+    async (path, test) => {
+      await test.before?.(fx);
+      const controller = new AbortController();
+      const { caller, requestId, ip, user } = request(test.as, controller.signal);
+      let output: unknown;
+      try {
+        output = await test.call(caller, fx);
+      } finally {
+        controller.abort(); // a subscription: its row says the stream opened; nothing more is needed of it
+      }
+      const rows = await rowsOf(requestId);
+      expect(rows).toHaveLength(1);
+      const [row] = rows;
+      expect(row).toMatchObject({
+        action: path,
+        outcome: 'allowed',
+        userId: user?.id ?? null,
+        role: user?.role ?? null,
+        ip,
+        requestId,
+      });
+      expect([...row!.patientIds].sort()).toEqual([...new Set(test.patients(fx, output))].sort());
+      if (test.detail) expect(row!.detail).toMatchObject(test.detail(fx));
+      expect(Date.now() - row!.at.getTime()).toBeLessThan(60_000);
+    },
+  );
 
   it('records a refused call once, with the reason and the patient it aimed at', async () => {
     const cases = [

@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process';
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-
-const serverDir = fileURLToPath(new URL('../..', import.meta.url));
+import { startPhosApi } from '../processes.js';
 
 /** Every file and directory under `dir`, with its permission bits. */
 function modesUnder(root: string, dir = root): { path: string; mode: number }[] {
@@ -19,25 +16,20 @@ function modesUnder(root: string, dir = root): { path: string; mode: number }[] 
 
 /** Runs `npm start`'s server process on the embedded defaults until it is serving, then stops it. */
 async function runPhosUntilServing(dataDir: string): Promise<void> {
-  const { DATABASE_URL: _database, REDIS_URL: _redis, PHOS_ADMIN_EMAIL: _email, PHOS_ADMIN_PASSWORD: _password, ...env } = process.env;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: serverDir,
-    env: { ...env, PHOS_DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', PHOS_WEB_DIR: path.join(dataDir, 'no-web'), LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  await new Promise<void>((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Phos is running')) resolve();
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    void exited.then((code) => reject(new Error(`Phos exited (${code}) before serving:\n${output}`)));
-  });
-  child.kill('SIGTERM');
-  expect(await exited).toBe(0);
+  const phos = await startPhosApi(
+    {
+      DATABASE_URL: undefined,
+      REDIS_URL: undefined,
+      PHOS_ADMIN_EMAIL: undefined,
+      PHOS_ADMIN_PASSWORD: undefined,
+      PHOS_DATA_DIR: dataDir,
+      PHOS_WEB_DIR: path.join(dataDir, 'no-web'),
+      // A first start migrates a new embedded database: minutes, not seconds, on a loaded 2-core host.
+    },
+    { startTimeoutMs: 150_000 },
+  );
+  phos.signal('SIGTERM');
+  expect((await phos.exited).code).toBe(0);
 }
 
 describe('the embedded data directory (ASVS V8.1.2, HIPAA 164.312(a)(1))', () => {
@@ -56,7 +48,9 @@ describe('the embedded data directory (ASVS V8.1.2, HIPAA 164.312(a)(1))', () =>
     expect(statSync(dataDir).mode & 0o777).toBe(0o700);
     const entries = modesUnder(dataDir);
     // PGlite's cluster and Redis's append-only files are there, so the walk saw real data.
-    expect(entries.map((entry) => entry.path)).toEqual(expect.arrayContaining([path.join('pglite', 'PG_VERSION'), path.join('redis', 'appendonlydir')]));
+    expect(entries.map((entry) => entry.path)).toEqual(
+      expect.arrayContaining([path.join('pglite', 'PG_VERSION'), path.join('redis', 'appendonlydir')]),
+    );
     expect(entries.filter((entry) => (entry.mode & 0o077) !== 0)).toEqual([]);
   });
 });

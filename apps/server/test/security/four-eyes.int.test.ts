@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '@phos/shared';
 import { AppError } from '../../src/errors.js';
-import { createUser } from '../../src/identity/users.js';
-import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
+import { callerFor, createStaff, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 
 const planText = { title: 'Four eyes', goals: 'HbA1c under 7%', instructions: 'Metformin 500 mg twice daily' };
 
@@ -15,12 +14,11 @@ describe('care plans are signed by a second Provider (four eyes), never by an Ad
 
   beforeAll(async () => {
     phos = await startTestPhos();
-    const db = phos.services.db;
-    ({ user: drafter } = await createUser(db, { ...patientInput(), role: 'Provider' }));
-    ({ user: colleague } = await createUser(db, { ...patientInput({ firstName: 'Cole', lastName: 'League' }), role: 'Provider' }));
-    ({ user: admin } = await createUser(db, { ...patientInput(), role: 'Admin' }));
+    drafter = await createStaff(phos);
+    colleague = await createStaff(phos, 'Provider', { firstName: 'Cole', lastName: 'League' });
+    admin = await createStaff(phos, 'Admin');
     const { user } = await callerFor(phos).auth.register(patientInput());
-    patientId = await eventually(async () => (await callerFor(phos, user).registration.status()).patientId);
+    patientId = await eventually(async () => (await callerFor(phos, user).registrant.status()).patientId);
   });
   afterAll(() => phos.cleanup());
 
@@ -40,11 +38,12 @@ describe('care plans are signed by a second Provider (four eyes), never by an Ad
 
   it('refuses Admins both the signature and the rejection', async () => {
     const plan = await draft();
+    // One call at a time: a second call made up front would reject unobserved while the first is awaited.
     for (const attempt of [
-      callerFor(phos, admin).carePlans.approve({ planId: plan.id }),
-      callerFor(phos, admin).carePlans.reject({ planId: plan.id, reason: 'Admin says no' }),
+      () => callerFor(phos, admin).carePlans.approve({ planId: plan.id }),
+      () => callerFor(phos, admin).carePlans.reject({ planId: plan.id, reason: 'Admin says no' }),
     ]) {
-      const error = await trpcError(attempt);
+      const error = await trpcError(attempt());
       expect(error.code).toBe('FORBIDDEN');
       expect(error.cause instanceof AppError && error.cause.appCode).toBe('FORBIDDEN');
     }

@@ -91,7 +91,12 @@ describe('security headers (ASVS V14.4, V14.3.2, V8.2.1)', () => {
         const tls = await behindProxy.inject({ method: 'GET', url, headers: { 'x-forwarded-proto': 'https' } });
         expect(tls.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
       }
-      const tlsApi = await behindProxy.inject({ method: 'POST', url: '/trpc/auth.me', payload: {}, headers: { 'x-forwarded-proto': 'https' } });
+      const tlsApi = await behindProxy.inject({
+        method: 'POST',
+        url: '/trpc/auth.me',
+        payload: {},
+        headers: { 'x-forwarded-proto': 'https' },
+      });
       expect(tlsApi.headers['strict-transport-security']).toBe('max-age=31536000; includeSubDomains');
     } finally {
       await direct.close();
@@ -123,7 +128,13 @@ describe('security headers (ASVS V14.4, V14.3.2, V8.2.1)', () => {
     try {
       const script = await app.inject({ method: 'GET', url: '/assets/app.js' });
       expect(script.statusCode).toBe(200);
-      for (const url of ['/assets/app.js.map', '/assets/APP.JS.MAP', '/assets/app.js.m%61p', '/assets/app.js.map?x=1', '/assets/missing.js.map']) {
+      for (const url of [
+        '/assets/app.js.map',
+        '/assets/APP.JS.MAP',
+        '/assets/app.js.m%61p',
+        '/assets/app.js.map?x=1',
+        '/assets/missing.js.map',
+      ]) {
         const map = await app.inject({ method: 'GET', url });
         expect({ url, status: map.statusCode }).toEqual({ url, status: 404 });
         expect(map.body).not.toContain('secret.ts');

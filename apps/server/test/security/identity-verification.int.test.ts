@@ -3,11 +3,10 @@ import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { User } from '@phos/shared';
 import { AppError } from '../../src/errors.js';
-import { createUser } from '../../src/identity/users.js';
 import { patients } from '../../src/patients/schema.js';
 import { createContextInner } from '../../src/trpc/context.js';
 import { createCaller } from '../../src/trpc/router.js';
-import { callerFor, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
+import { callerFor, collect, createStaff, eventually, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 
 const wanda = { firstName: 'Wanda', lastName: 'Walkin', dateOfBirth: '1968-08-08' };
 const planText = { title: 'Anticoagulation', goals: 'INR 2–3', instructions: 'Warfarin 5 mg daily' };
@@ -16,24 +15,9 @@ function appCodeOf(error: { cause?: unknown }): string | undefined {
   return error.cause instanceof AppError ? error.cause.appCode : undefined;
 }
 
-/**
- * Reads a subscription in the background until the test stops it. Its first read has begun when
- * this returns, so the stream starts from before whatever the test does next.
- */
-async function collect<T>(start: (signal: AbortSignal) => Promise<AsyncIterable<T>>) {
-  const controller = new AbortController();
-  const received: T[] = [];
-  const iterator = (await start(controller.signal))[Symbol.asyncIterator]();
-  const reading = (async () => {
-    for (let next = await iterator.next(); !next.done; next = await iterator.next()) received.push(next.value);
-  })().catch(() => undefined);
-  return {
-    received,
-    async stop() {
-      controller.abort();
-      await reading;
-    },
-  };
+/** A caller whose streams end when `leaving` aborts, as a client leaving ends them. */
+function leavingCaller(phos: TestPhos, user: User, leaving: AbortController) {
+  return createCaller(createContextInner({ services: phos.services, user }), { signal: leaving.signal });
 }
 
 describe('identity before clinical data: record takeover by pre-registration', () => {
@@ -44,16 +28,15 @@ describe('identity before clinical data: record takeover by pre-registration', (
 
   beforeAll(async () => {
     phos = await startTestPhos();
-    const db = phos.services.db;
-    ({ user: nurse } = await createUser(db, { ...patientInput({ firstName: 'Nina', lastName: 'Desk' }), role: 'Provider' }));
-    ({ user: drafter } = await createUser(db, { ...patientInput(), role: 'Provider' }));
-    ({ user: approver } = await createUser(db, { ...patientInput(), role: 'Provider' }));
+    nurse = await createStaff(phos, 'Provider', { firstName: 'Nina', lastName: 'Desk' });
+    drafter = await createStaff(phos);
+    approver = await createStaff(phos);
   });
   afterAll(() => phos.cleanup());
 
   async function selfRegister(person: Partial<typeof wanda> = {}) {
     const { user } = await callerFor(phos).auth.register(patientInput(person));
-    const patientId = await eventually(async () => (await callerFor(phos, user).registration.status()).patientId);
+    const patientId = await eventually(async () => (await callerFor(phos, user).registrant.status()).patientId);
     return { user, patientId };
   }
 
@@ -77,9 +60,8 @@ describe('identity before clinical data: record takeover by pre-registration', (
     expect(appCodeOf(refused)).toBe('IDENTITY_NOT_VERIFIED');
 
     // Even a care plan signed on that record stays out of the stranger's reach.
-    const mine = await collect((signal) =>
-      createCaller(createContextInner({ services: phos.services, user: stranger.user }), { signal }).carePlans.onMine(),
-    );
+    const leaving = new AbortController();
+    const mine = collect(await leavingCaller(phos, stranger.user, leaving).carePlans.onMine(), { signal: leaving.signal });
     const { plan } = await callerFor(phos, drafter).carePlans.draft({ patientId: stranger.patientId, ...planText });
     await callerFor(phos, approver).carePlans.approve({ planId: plan.id });
     expect(await callerFor(phos, stranger.user).carePlans.mine()).toEqual({ plans: [], identityVerified: false });
@@ -87,8 +69,9 @@ describe('identity before clinical data: record takeover by pre-registration', (
     // Once staff confirm who holds the record, its owner reads it: the stream's first signal is the verification,
     // not the approval that came while the record was unverified.
     await staff.patients.verifyIdentity({ id: stranger.patientId });
-    await eventually(() => Promise.resolve(mine.received.length > 0));
-    await mine.stop();
+    await mine.waitFor((received) => received.length > 0);
+    leaving.abort();
+    await mine.ended;
     expect(mine.received[0]).toEqual({ type: 'patient.identity_verified' });
     const after = await callerFor(phos, stranger.user).carePlans.mine();
     expect(after).toMatchObject({ identityVerified: true, plans: [{ id: plan.id }] });
@@ -96,11 +79,10 @@ describe('identity before clinical data: record takeover by pre-registration', (
 
   it('records who verified and when, once, and tells open patient pages', async () => {
     const person = await selfRegister();
-    const page = await collect((signal) =>
-      createCaller(createContextInner({ services: phos.services, user: approver }), { signal }).patients.onChange({
-        id: person.patientId,
-      }),
-    );
+    const leaving = new AbortController();
+    const page = collect(await leavingCaller(phos, approver, leaving).patients.onChange({ id: person.patientId }), {
+      signal: leaving.signal,
+    });
     const before = Date.now();
     const verified = await callerFor(phos, nurse).patients.verifyIdentity({ id: person.patientId });
     expect(verified.identity).toMatchObject({ verified: true, verifiedBy: 'Nina Desk', selfRegistered: true });
@@ -108,11 +90,10 @@ describe('identity before clinical data: record takeover by pre-registration', (
     const [row] = await phos.services.db.select().from(patients).where(eq(patients.id, person.patientId));
     expect(row).toMatchObject({ identityVerifiedById: nurse.id, identityVerifiedByName: 'Nina Desk' });
 
-    await eventually(() => Promise.resolve(page.received.length > 0));
-    await page.stop();
-    expect(page.received.map((message) => (message as unknown as [string, { type: string }])[1].type)).toEqual([
-      'patient.identity_verified',
-    ]);
+    await page.waitFor((received) => received.length > 0);
+    leaving.abort();
+    await page.ended;
+    expect(page.received.map(({ data }) => data.type)).toEqual(['patient.identity_verified']);
 
     // Verifying again changes nothing: the first verifier stays on record.
     const again = await callerFor(phos, approver).patients.verifyIdentity({ id: person.patientId });
@@ -156,7 +137,18 @@ describe('identity before clinical data: record takeover by pre-registration', (
     expect(record).toMatchObject({ queueStatus: 'waiting', identity: { verified: false } });
     // The record's contract has no clinical fields at all: demographics, queue status, identity.
     expect(Object.keys(record).sort()).toEqual(
-      ['dateOfBirth', 'email', 'firstName', 'id', 'identity', 'lastName', 'phone', 'possibleDuplicateOf', 'queueStatus', 'registeredAt'].sort(),
+      [
+        'dateOfBirth',
+        'email',
+        'firstName',
+        'id',
+        'identity',
+        'lastName',
+        'phone',
+        'possibleDuplicateOf',
+        'queueStatus',
+        'registeredAt',
+      ].sort(),
     );
     expect(await owner.visit.mine()).toMatchObject({ stage: 'waiting', patientId: person.patientId });
     expect(await owner.carePlans.mine()).toEqual({ plans: [], identityVerified: false });

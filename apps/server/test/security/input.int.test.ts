@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { count } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { outbox } from '../../src/events/schema.js';
+import { outbox } from '../../src/outbox/schema.js';
 import { buildHttpServer } from '../../src/http/server.js';
 import { users } from '../../src/identity/schema.js';
 import { createUser } from '../../src/identity/users.js';
@@ -63,7 +63,12 @@ describe('names and free text refuse hidden characters (ASVS V5.1.3, V5.1.4)', (
         input: { firstName: 'Wanda', lastName: 'Walkin', dateOfBirth: '1968-08-08', phone: '0201\n234567' },
         field: 'phone',
       },
-      { procedure: 'queue.triage', cookie: provider.cookie, input: { entryId: id, expectedVersion: 1, acuity: 3, note: 'ok \u2066x' }, field: 'note' },
+      {
+        procedure: 'queue.triage',
+        cookie: provider.cookie,
+        input: { entryId: id, expectedVersion: 1, acuity: 3, note: 'ok \u2066x' },
+        field: 'note',
+      },
       {
         procedure: 'carePlans.draft',
         cookie: provider.cookie,

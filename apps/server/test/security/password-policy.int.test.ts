@@ -4,11 +4,10 @@ import { z, ZodError } from 'zod';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureFirstAdmin } from '../../src/identity/bootstrap.js';
 import { passwordWeakness } from '../../src/identity/passwordPolicy.js';
-import { createUser } from '../../src/identity/users.js';
 import { buildHttpServer } from '../../src/http/server.js';
 import { silentLogger } from '../../src/trpc/context.js';
 import { requireStrongPassword } from '../../src/trpc/strongPassword.js';
-import { callerFor, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
+import { callerFor, createStaff, patientInput, startTestPhos, type TestPhos, trpcError } from '../support.js';
 
 /** The message the form shows under the password field. */
 function passwordFieldError(error: TRPCError, field = 'password'): string | undefined {
@@ -38,7 +37,11 @@ describe('password policy (ASVS 2.1.1, 2.1.7, 2.1.8)', { timeout: 120_000 }, () 
     ['a keyboard row', 'qwertyuiop123', /^Too easy to guess/],
     ['only spaces', '            ', /^Password cannot be only spaces$/],
     ['padding around a short one', '    abc     ', /^Password must be at least 12 characters, not counting extra spaces$/],
-    ["the person's own name and birth year", 'ada.lovelace1985', /^Too easy to guess: add another word or two\. There should not be any personal/],
+    [
+      "the person's own name and birth year",
+      'ada.lovelace1985',
+      /^Too easy to guess: add another word or two\. There should not be any personal/,
+    ],
     ['their name folded together', 'AdaLovelace-1985', /^Too easy to guess/],
   ])('registration refuses %s under the password field', async (_what, password, message) => {
     const error = await trpcError(callerFor(phos).auth.register({ ...ada, email: `ada-${randomUUID()}@example.com`, password }));
@@ -55,15 +58,28 @@ describe('password policy (ASVS 2.1.1, 2.1.7, 2.1.8)', { timeout: 120_000 }, () 
     expect(user.email).toBe(ada.email);
     const e2eId = randomUUID().slice(0, 8);
     expect(passwordWeakness('correct-horse-battery', patientInput())).toBeNull();
-    expect(passwordWeakness(`correct-horse-${e2eId}`, { email: `e2e-${e2eId}@phos.test`, firstName: 'Test', lastName: `E2e-${e2eId}`, dateOfBirth: '1984-06-15' })).toBeNull();
+    expect(
+      passwordWeakness(`correct-horse-${e2eId}`, {
+        email: `e2e-${e2eId}@phos.test`,
+        firstName: 'Test',
+        lastName: `E2e-${e2eId}`,
+        dateOfBirth: '1984-06-15',
+      }),
+    ).toBeNull();
     expect(passwordWeakness('e2e-admin-password-1', { email: 'e2e-admin@phos.test', firstName: 'Phos', lastName: 'Admin' })).toBeNull();
     expect(passwordWeakness('phos-demo-password', { email: 'demo@phos.test' })).toBeNull();
   });
 
   it('applies to accounts an Admin creates', async () => {
-    const { user: admin } = await createUser(phos.services.db, { ...patientInput(), role: 'Admin', dateOfBirth: undefined });
+    const admin = await createStaff(phos, 'Admin');
     const error = await trpcError(
-      callerFor(phos, admin).admin.createUser({ email: `dr-${randomUUID()}@example.com`, password: 'Password1234', firstName: 'Gregory', lastName: 'House', role: 'Provider' }),
+      callerFor(phos, admin).admin.createUser({
+        email: `dr-${randomUUID()}@example.com`,
+        password: 'Password1234',
+        firstName: 'Gregory',
+        lastName: 'House',
+        role: 'Provider',
+      }),
     );
     expect(passwordFieldError(error)).toMatch(/^Too easy to guess/);
     const { user } = await callerFor(phos, admin).admin.createUser({
@@ -112,7 +128,9 @@ describe('password policy (ASVS 2.1.1, 2.1.7, 2.1.8)', { timeout: 120_000 }, () 
       await expect(ensureFirstAdmin(fresh.services.db, { email: 'admin@example.com', password: 'password1234' })).rejects.toThrow(
         /^PHOS_ADMIN_PASSWORD is refused: Too easy to guess/,
       );
-      await expect(ensureFirstAdmin(fresh.services.db, { email: 'admin@example.com', password: 'lantern orchard velvet' })).resolves.toBe('created');
+      await expect(ensureFirstAdmin(fresh.services.db, { email: 'admin@example.com', password: 'lantern orchard velvet' })).resolves.toBe(
+        'created',
+      );
     } finally {
       await fresh.cleanup();
     }

@@ -80,14 +80,23 @@ describe('request methods and origins (ASVS V13.2.1, V13.1.3, V14.5.3, V4.2.2)',
     ];
     for (const [what, headers, status] of matrix) {
       const response = await register(headers);
-      const escaped = await server.inject({ method: 'POST', url: '/%74rpc/auth.me', headers: { host: 'phos.example:3000', ...headers }, payload: {} });
+      const escaped = await server.inject({
+        method: 'POST',
+        url: '/%74rpc/auth.me',
+        headers: { host: 'phos.example:3000', ...headers },
+        payload: {},
+      });
       expect({ what, escaped: escaped.statusCode }).toEqual({ what, escaped: status });
       expect({ what, status: response.statusCode }).toEqual({ what, status });
       if (status === 403) expect(response.json()).toMatchObject({ error: { message: 'Cross-site requests are refused' } });
     }
 
     // A cross-site page cannot open a stream either; a plain cross-site link to a page still works.
-    const stream = await server.inject({ method: 'GET', url: '/trpc/queue.onChange', headers: { cookie: provider.cookie, 'sec-fetch-site': 'cross-site' } });
+    const stream = await server.inject({
+      method: 'GET',
+      url: '/trpc/queue.onChange',
+      headers: { cookie: provider.cookie, 'sec-fetch-site': 'cross-site' },
+    });
     expect(stream.statusCode).toBe(403);
     const health = await server.inject({ method: 'GET', url: '/healthz', headers: { 'sec-fetch-site': 'cross-site' } });
     expect(health.statusCode).toBe(200);

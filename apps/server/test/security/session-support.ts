@@ -1,19 +1,13 @@
 import { TRPCError } from '@trpc/server';
-import type { Role, User } from '@phos/shared';
+import type { User } from '@phos/shared';
 import type { Phos } from '../../src/app.js';
 import { AppError } from '../../src/errors.js';
 import { createSession, resolveSession } from '../../src/identity/sessions.js';
-import { createUser } from '../../src/identity/users.js';
 import { createContextInner, type SessionCookie } from '../../src/trpc/context.js';
 import { createCaller } from '../../src/trpc/router.js';
-import { patientInput, recordingCookie } from '../support.js';
+import { recordingCookie, TEST_PASSWORD } from '../support.js';
 
-export const PASSWORD = 'correct-horse-battery-staple';
-
-export async function accountWith(phos: Phos, role: Role, overrides: Partial<{ firstName: string; lastName: string }> = {}): Promise<User> {
-  const { user } = await createUser(phos.services.db, { ...patientInput(overrides), password: PASSWORD, role });
-  return user;
-}
+export const PASSWORD = TEST_PASSWORD;
 
 /**
  * A caller in the session of `token`, resolved as the HTTP adapter resolves it for a request

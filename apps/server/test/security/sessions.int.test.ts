@@ -13,8 +13,8 @@ import { identityDirectory } from '../../src/jobs/notifier.js';
 import { PURGE_SCHEDULER, schedulePurge, SESSIONS_QUEUE } from '../../src/jobs/sessions.js';
 import { redisOptions } from '../../src/redis/connection.js';
 import { silentLogger } from '../../src/trpc/context.js';
-import { eventually, startTestPhos, type TestPhos, trpcError } from '../support.js';
-import { accountWith, appCodeOf, callerInSession, PASSWORD, sessionOf } from './session-support.js';
+import { createPatient, createStaff, eventually, startTestPhos, type TestPhos, trpcError } from '../support.js';
+import { appCodeOf, callerInSession, PASSWORD, sessionOf } from './session-support.js';
 
 const MINUTE = 60_000;
 
@@ -53,25 +53,33 @@ describe('sessions', () => {
   beforeAll(async () => {
     // The production policy: 15 min staff, 30 min Patients, 12 h.
     phos = await startTestPhos({ sessionPurgeIntervalMs: 300 });
-    provider = await accountWith(phos, 'Provider');
-    patient = await accountWith(phos, 'Patient');
+    provider = await createStaff(phos);
+    patient = await createPatient(phos);
   });
   afterAll(() => phos.cleanup());
 
   async function row(token: string) {
-    const [found] = await phos.services.db.select().from(sessions).where(eq(sessions.tokenHash, hashToken(token)));
+    const [found] = await phos.services.db
+      .select()
+      .from(sessions)
+      .where(eq(sessions.tokenHash, hashToken(token)));
     return found;
   }
 
   async function moveSession(token: string, set: { idleExpiresAt?: Date; expiresAt?: Date; lastSeenAt?: Date }) {
-    await phos.services.db.update(sessions).set(set).where(eq(sessions.tokenHash, hashToken(token)));
+    await phos.services.db
+      .update(sessions)
+      .set(set)
+      .where(eq(sessions.tokenHash, hashToken(token)));
   }
 
-  const resolve = (token: string, renew = true) =>
-    resolveSession(phos.services.db, token, phos.services.sessionPolicy, { renew });
+  const resolve = (token: string, renew = true) => resolveSession(phos.services.db, token, phos.services.sessionPolicy, { renew });
 
   it('starts a staff session with 15 min idle, a Patient one with 30, both ending within 12 h', async () => {
-    for (const [user, idle] of [[provider, 15 * MINUTE], [patient, 30 * MINUTE]] as const) {
+    for (const [user, idle] of [
+      [provider, 15 * MINUTE],
+      [patient, 30 * MINUTE],
+    ] as const) {
       const before = Date.now();
       const session = await createSession(phos.services.db, user, phos.services.sessionPolicy);
       const stored = await row(session.token);
@@ -98,7 +106,7 @@ describe('sessions', () => {
   });
 
   it('refuses the session of a disabled account', async () => {
-    const user = await accountWith(phos, 'Provider');
+    const user = await createStaff(phos);
     const token = await sessionOf(phos, user);
     await phos.services.db.update(users).set({ disabledAt: new Date() }).where(eq(users.id, user.id));
     expect(await resolve(token)).toBeNull();
@@ -180,7 +188,7 @@ describe('sessions', () => {
   });
 
   it('counts as signed-in Providers only those with a live session on an enabled account', async () => {
-    const [live, idled, disabled] = await Promise.all([1, 2, 3].map(() => accountWith(phos, 'Provider')));
+    const [live, idled, disabled] = await Promise.all([1, 2, 3].map(() => createStaff(phos)));
     await sessionOf(phos, live!);
     await moveSession(await sessionOf(phos, idled!), { idleExpiresAt: new Date(Date.now() - 1000) });
     await sessionOf(phos, disabled!);
@@ -263,7 +271,10 @@ describe('sessions', () => {
       await moveSession(token, { idleExpiresAt: idle });
       const controller = new AbortController();
       try {
-        const stream = await fetch(`${base}/trpc/queue.onChange`, { headers: { cookie, accept: 'text/event-stream' }, signal: controller.signal });
+        const stream = await fetch(`${base}/trpc/queue.onChange`, {
+          headers: { cookie, accept: 'text/event-stream' },
+          signal: controller.signal,
+        });
         expect(stream.status).toBe(200);
         expect(await firstChunk(stream.body!)).toContain('event: connected');
         expect((await row(token))!.idleExpiresAt.getTime()).toBe(idle.getTime());
@@ -284,14 +295,17 @@ describe('sessions', () => {
   });
 
   it('answers ACCOUNT_DISABLED to the right password of a disabled account, and INVALID_CREDENTIALS to a wrong one', async () => {
-    const user = await accountWith(phos, 'Provider');
+    const user = await createStaff(phos);
     await phos.services.db.update(users).set({ disabledAt: new Date() }).where(eq(users.id, user.id));
     const anonymous = await callerInSession(phos, randomBytes(32).toString('base64url'));
     const right = await trpcError(anonymous.auth.login({ email: user.email, password: PASSWORD }));
     expect(appCodeOf(right)).toBe('ACCOUNT_DISABLED');
     const wrong = await trpcError(anonymous.auth.login({ email: user.email, password: 'not-the-password-at-all' }));
     expect(appCodeOf(wrong)).toBe('INVALID_CREDENTIALS');
-    const count = await phos.services.db.select().from(sessions).where(inArray(sessions.userId, [user.id]));
+    const count = await phos.services.db
+      .select()
+      .from(sessions)
+      .where(inArray(sessions.userId, [user.id]));
     expect(count).toHaveLength(0);
   });
 });

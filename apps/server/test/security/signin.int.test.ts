@@ -9,7 +9,8 @@ import { users } from '../../src/identity/schema.js';
 import { buildHttpServer } from '../../src/http/server.js';
 import { createSignInGuard, type SignInLimits } from '../../src/identity/throttle.js';
 import { connectBounded } from '../../src/redis/connection.js';
-import { createContextInner, silentLogger, type Services } from '../../src/trpc/context.js';
+import type { Services } from '../../src/services.js';
+import { createContextInner, silentLogger } from '../../src/trpc/context.js';
 import { createCaller } from '../../src/trpc/router.js';
 import { patientInput, recordingCookie, startTestPhos, trpcError, trpcErrors } from '../support.js';
 
@@ -42,14 +43,17 @@ function isThrottled(error: unknown): boolean {
  * Polls at a fixed pace (each refused poll is itself an unchecked, uncounted attempt) with a
  * generous deadline; the waits being tested are the server's, not this loop's.
  */
-async function firstCheckedAttempt<T>(attempt: () => Promise<T>, timeoutMs = 30_000): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+async function firstCheckedAttempt<T>(
+  attempt: () => Promise<T>,
+  timeoutMs = 30_000,
+): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       return { ok: true, value: await attempt() };
     } catch (error) {
       if (!isThrottled(error)) return { ok: false, error };
-      if (Date.now() > deadline) throw new Error(`still throttled after ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new Error(`still throttled after ${timeoutMs} ms`, { cause: error });
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
@@ -75,14 +79,18 @@ describe('sign-in throttling (ASVS 2.2.1)', { timeout: 120_000 }, () => {
     expect(locked.code).toBe('TOO_MANY_REQUESTS');
     expect(locked.message).toMatch(/^Too many attempts\. Try again in \d+ seconds?\.$/);
     // Ada herself, from anywhere, waits too: the lock is on the account.
-    expect(isThrottled(await trpcError(callerAt(phos.services, '198.51.100.1').auth.login({ email: ada.email, password: ada.password })))).toBe(true);
+    expect(
+      isThrottled(await trpcError(callerAt(phos.services, '198.51.100.1').auth.login({ email: ada.email, password: ada.password }))),
+    ).toBe(true);
 
     // The same address may still sign in to another account: 10 is below its own cap.
     const { user } = await attacker.auth.login({ email: grace.email, password: grace.password });
     expect(user.id).toBe(grace.user.id);
 
     // After the window the count is gone and the right password works again.
-    const after = await firstCheckedAttempt(() => callerAt(phos.services, '198.51.100.1').auth.login({ email: ada.email, password: ada.password }));
+    const after = await firstCheckedAttempt(() =>
+      callerAt(phos.services, '198.51.100.1').auth.login({ email: ada.email, password: ada.password }),
+    );
     expect(after.ok && after.value.user.id).toBe(ada.user.id);
   });
 
@@ -206,7 +214,11 @@ describe('sign-in throttling (ASVS 2.2.1)', { timeout: 120_000 }, () => {
     expect(redisErrors).toBeGreaterThan(0);
 
     // The attempt is on record, and this instance (with its Redis) still signs people in.
-    expect((await loginRows(phos.services)).at(-1)?.detail).toEqual({ email: ada.email, reason: 'throttle-unavailable', retryAfterSeconds: 5 });
+    expect((await loginRows(phos.services)).at(-1)?.detail).toEqual({
+      email: ada.email,
+      reason: 'throttle-unavailable',
+      retryAfterSeconds: 5,
+    });
     const { user } = await callerAt(phos.services, '203.0.113.18').auth.login({ email: ada.email, password: ada.password });
     expect(user.id).toBe(ada.user.id);
   });
@@ -291,13 +303,49 @@ describe('sign-in audit trail (ASVS 7.1.3, 7.2.1; HIPAA 164.312(b))', { timeout:
     const lockedFor = rows[4]?.detail.retryAfterSeconds;
     expect(lockedFor).toBeGreaterThan(0);
     expect(rows.map((row) => ({ userId: row.userId, role: row.role, outcome: row.outcome, ip: row.ip, detail: row.detail }))).toEqual([
-      { userId: ada.user.id, role: 'Patient', outcome: 'allowed', ip: '203.0.113.19', detail: { email: ada.email.toUpperCase(), reason: 'signed-in' } },
-      { userId: null, role: null, outcome: 'refused', ip: '203.0.113.19', detail: { email: ada.email, reason: 'invalid-credentials', failures: 1 } },
-      { userId: null, role: null, outcome: 'refused', ip: '203.0.113.19', detail: { email: ada.email, reason: 'invalid-credentials', failures: 2 } },
+      {
+        userId: ada.user.id,
+        role: 'Patient',
+        outcome: 'allowed',
+        ip: '203.0.113.19',
+        detail: { email: ada.email.toUpperCase(), reason: 'signed-in' },
+      },
+      {
+        userId: null,
+        role: null,
+        outcome: 'refused',
+        ip: '203.0.113.19',
+        detail: { email: ada.email, reason: 'invalid-credentials', failures: 1 },
+      },
+      {
+        userId: null,
+        role: null,
+        outcome: 'refused',
+        ip: '203.0.113.19',
+        detail: { email: ada.email, reason: 'invalid-credentials', failures: 2 },
+      },
       { userId: null, role: null, outcome: 'refused', ip: '203.0.113.19', detail: { email: ada.email, reason: 'locked-out', failures: 3 } },
-      { userId: null, role: null, outcome: 'refused', ip: '203.0.113.19', detail: { email: ada.email, reason: 'account-locked', retryAfterSeconds: lockedFor } },
-      { userId: null, role: null, outcome: 'refused', ip: '203.0.113.19', detail: { email: 'nobody@example.com', reason: 'invalid-credentials', failures: 1 } },
-      { userId: null, role: null, outcome: 'refused', ip: '203.0.113.19', detail: { email: grace.email, reason: 'account-disabled', failures: 1 } },
+      {
+        userId: null,
+        role: null,
+        outcome: 'refused',
+        ip: '203.0.113.19',
+        detail: { email: ada.email, reason: 'account-locked', retryAfterSeconds: lockedFor },
+      },
+      {
+        userId: null,
+        role: null,
+        outcome: 'refused',
+        ip: '203.0.113.19',
+        detail: { email: 'nobody@example.com', reason: 'invalid-credentials', failures: 1 },
+      },
+      {
+        userId: null,
+        role: null,
+        outcome: 'refused',
+        ip: '203.0.113.19',
+        detail: { email: grace.email, reason: 'account-disabled', failures: 1 },
+      },
     ]);
     const everything = JSON.stringify(rows, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value));
     expect(everything).not.toContain(WRONG);

@@ -1,9 +1,7 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -12,11 +10,22 @@ import { sessions, users } from '../../src/identity/schema.js';
 import { hashToken } from '../../src/identity/sessions.js';
 import { startEmbeddedRedis } from '../../src/redis/embedded.js';
 import { hubUntil, revocationsChannel, untilSessionEnds } from '../../src/trpc/streams.js';
-import { callerFor, deleteRedisKeys, eventually, freshDatabase, startTestPhos, type TestPhos, trpcError, usesPostgres } from '../support.js';
+import {
+  callerFor,
+  createPatient,
+  createStaff,
+  deleteRedisKeys,
+  eventually,
+  freshDatabase,
+  startTestPhos,
+  type TestPhos,
+  trpcError,
+  usesPostgres,
+} from '../support.js';
+import { startPhosApi } from '../processes.js';
+import { signInOverHttp } from './http-support.js';
 import { serverSentEvents, type ServerSentEvent } from '../sse.js';
-import { accountWith, appCodeOf, callerInSession, openStream, queueStream, sessionOf, timeToEnd } from './session-support.js';
-
-const serverDir = fileURLToPath(new URL('../..', import.meta.url));
+import { appCodeOf, callerInSession, openStream, queueStream, sessionOf, timeToEnd } from './session-support.js';
 
 /** The issue's bound: a stream ends within 5 s of its session. */
 const WITHIN_MS = 5000;
@@ -31,13 +40,13 @@ describe('streams end with their session', () => {
       sessionPolicy: { staffIdleMs: 3000, patientIdleMs: 3000, absoluteMs: 3_600_000 },
       streamCheckIntervalMs: 1000,
     });
-    admin = await accountWith(phos, 'Admin');
+    admin = await createStaff(phos, 'Admin');
   });
   afterAll(() => phos.cleanup());
 
   /** A Provider signed in, watching the queue: their token and the open stream. */
   async function watchingProvider() {
-    const provider = await accountWith(phos, 'Provider');
+    const provider = await createStaff(phos);
     const token = await sessionOf(phos, provider);
     const stream = await openStream(phos, token, queueStream);
     await eventually(() => Promise.resolve(phos.services.streams.openCount(hashToken(token)) === 1));
@@ -103,7 +112,7 @@ describe('streams end with their session', () => {
   });
 
   it("ends a Patient's own streams too", async () => {
-    const patient = await accountWith(phos, 'Patient');
+    const patient = await createPatient(phos);
     const token = await sessionOf(phos, patient);
     const stream = await openStream(phos, token, (caller) => caller.visit.onMine());
     await (await callerInSession(phos, token)).auth.signOutEverywhere();
@@ -111,7 +120,7 @@ describe('streams end with their session', () => {
   });
 
   it('releases what an ended stream was waiting on: its hub listener and its resolver', async () => {
-    const provider = await accountWith(phos, 'Provider');
+    const provider = await createStaff(phos);
     const token = await sessionOf(phos, provider);
     const stream = phos.services.streams.open({ tokenHash: hashToken(token), userId: provider.id, role: 'Provider' });
     let resolverFinished = false;
@@ -128,7 +137,14 @@ describe('streams end with their session', () => {
       for await (const _batch of untilSessionEnds(resolver, stream));
     })();
     await (await callerInSession(phos, token)).auth.logout();
-    expect(appCodeOf(await drained.then(() => undefined, (error: unknown) => error))).toBe('SESSION_ENDED');
+    expect(
+      appCodeOf(
+        await drained.then(
+          () => undefined,
+          (error: unknown) => error,
+        ),
+      ),
+    ).toBe('SESSION_ENDED');
     await eventually(() => Promise.resolve(resolverFinished));
     expect(phos.services.streams.openCount(hashToken(token))).toBe(0);
   });
@@ -143,7 +159,7 @@ describe('streams per session', () => {
   afterAll(() => phos.cleanup());
 
   it('refuses the 11th stream of a session with TOO_MANY_STREAMS, and a closed one frees its slot', async () => {
-    const provider = await accountWith(phos, 'Provider');
+    const provider = await createStaff(phos);
     const token = await sessionOf(phos, provider);
     const streams = [];
     for (let i = 0; i < 10; i += 1) streams.push(await openStream(phos, token, queueStream));
@@ -174,8 +190,8 @@ describe('while Redis is away', () => {
     let redis = await startEmbeddedRedis(dir);
     const phos = await startTestPhos({ redis: { path: redis.socketPath }, runs: 'api', streamCheckIntervalMs: 1000 });
     try {
-      const provider = await accountWith(phos, 'Provider');
-      const [signedOut, disabled] = [await sessionOf(phos, provider), await sessionOf(phos, await accountWith(phos, 'Provider'))];
+      const provider = await createStaff(phos);
+      const [signedOut, disabled] = [await sessionOf(phos, provider), await sessionOf(phos, await createStaff(phos))];
       const streams = [await openStream(phos, signedOut, queueStream), await openStream(phos, disabled, queueStream)];
       await redis.stop();
 
@@ -184,7 +200,10 @@ describe('while Redis is away', () => {
       expect(appCodeOf(outcome)).toBe('SESSION_ENDED');
       expect(ms).toBeLessThan(5000);
       // No message could be published: the periodic check alone ends this one.
-      await phos.services.db.update(users).set({ disabledAt: new Date() }).where(eq(users.id, (await holderOf(phos, disabled)).userId));
+      await phos.services.db
+        .update(users)
+        .set({ disabledAt: new Date() })
+        .where(eq(users.id, (await holderOf(phos, disabled)).userId));
       const second = await timeToEnd(streams[1]!.ended);
       expect(appCodeOf(second.outcome)).toBe('SESSION_ENDED');
       expect(second.ms).toBeLessThan(5000);
@@ -208,43 +227,24 @@ describe('while Redis is away', () => {
 });
 
 async function holderOf(phos: TestPhos, token: string) {
-  const [row] = await phos.services.db.select().from(sessions).where(eq(sessions.tokenHash, hashToken(token)));
+  const [row] = await phos.services.db
+    .select()
+    .from(sessions)
+    .where(eq(sessions.tokenHash, hashToken(token)));
   if (!row) throw new Error('no such session');
   return row;
 }
 
 /** A Phos api process of its own, as production runs several. */
 async function startApiProcess(env: Record<string, string>): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: serverDir,
-    env: { ...process.env, ...env, PHOS_ROLE: 'api', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const stop = async () => {
-    if (child.exitCode === null) child.kill('SIGTERM');
-    await exited;
+  const api = await startPhosApi({ ...env, PHOS_ROLE: 'api' });
+  return {
+    url: api.url,
+    stop: async () => {
+      api.signal('SIGTERM');
+      await api.exited;
+    },
   };
-  let output = '';
-  try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`api process did not start: ${output.slice(-2000)}`)), 60_000);
-      child.stdout.on('data', (chunk: Buffer) => {
-        output += chunk.toString();
-        const running = /running at (http:\/\/[\d.]+:\d+)/.exec(output);
-        if (running) {
-          clearTimeout(timer);
-          resolve(running[1]!);
-        }
-      });
-      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child.once('exit', (code) => reject(new Error(`api process exited (${code}): ${output.slice(-2000)}`)));
-    });
-    return { url, stop };
-  } catch (error) {
-    await stop();
-    throw error;
-  }
 }
 
 describe('across two api processes', () => {
@@ -267,17 +267,10 @@ describe('across two api processes', () => {
       const [a, b] = instances;
       const stream = new AbortController();
       try {
-        const login = await fetch(`${a.url}/trpc/auth.login`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(admin),
-        });
-        expect(login.status).toBe(200);
-        const cookie = login.headers.getSetCookie().map((header) => header.split(';')[0]).find((pair) => pair?.startsWith('phos_session='));
-        expect(cookie).toBeDefined();
+        const cookie = await signInOverHttp(a.url, admin);
 
         const opened = await fetch(`${b.url}/trpc/queue.onChange`, {
-          headers: { cookie: cookie!, accept: 'text/event-stream' },
+          headers: { cookie, accept: 'text/event-stream' },
           signal: stream.signal,
         });
         expect(opened.status).toBe(200);
@@ -286,7 +279,7 @@ describe('across two api processes', () => {
 
         const logout = await fetch(`${a.url}/trpc/auth.logout`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', cookie: cookie! },
+          headers: { 'content-type': 'application/json', cookie },
           body: '{}',
         });
         expect(logout.status).toBe(200);

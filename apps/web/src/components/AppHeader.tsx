@@ -18,7 +18,14 @@ export function AppHeader() {
         {user ? (
           <Group gap="sm" wrap="nowrap" component="nav" aria-label="Account">
             {staffRoles.includes(user.role) ? <InboxButton /> : null}
-            <Anchor component={Link} to="/account" size="sm" fw={500} data-testid="signed-in-user" aria-label={`Your account: ${fullName(user)}`}>
+            <Anchor
+              component={Link}
+              to="/account"
+              size="sm"
+              fw={500}
+              data-testid="signed-in-user"
+              aria-label={`Your account: ${fullName(user)}`}
+            >
               <Text span inherit visibleFrom="xs">
                 {fullName(user)}
               </Text>

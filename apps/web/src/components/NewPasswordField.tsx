@@ -17,20 +17,18 @@ interface Strength {
 }
 
 interface NewPasswordFieldProps extends Omit<PasswordInputProps, 'value' | 'description'> {
-  value: string;
+  value?: string;
   /** Whose password it is: one built from their name, email or birth date is weak, as the server also finds. */
   owner?: PasswordOwner;
 }
 
 /** A field that sets a password: the rule before typing, then zxcvbn's strength and advice as the person types. */
-export function NewPasswordField({ value, owner = {}, ...props }: NewPasswordFieldProps) {
+export function NewPasswordField({ value = '', owner = {}, ...props }: NewPasswordFieldProps) {
   const strength = usePasswordStrength(value, passwordUserInputs(owner));
   return (
     <Stack gap={6}>
       <PasswordField {...props} value={value} description={passwordRule} autoComplete="new-password" />
-      <div aria-live="polite">
-        {value !== '' && strength ? <StrengthMeter strength={strength} length={value.length} /> : null}
-      </div>
+      <div aria-live="polite">{value !== '' && strength ? <StrengthMeter strength={strength} length={value.length} /> : null}</div>
     </Stack>
   );
 }

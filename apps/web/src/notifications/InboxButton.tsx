@@ -5,8 +5,9 @@ import { useSubscription } from '@trpc/tanstack-react-query';
 import { useState } from 'react';
 import { Link } from 'react-router';
 import { formatDateTime } from '../format';
-import { formErrorOf, useTRPC } from '../trpc';
-import { useToast } from './toasts';
+import { errorMessage } from '../errors';
+import { useTRPC } from '../trpc';
+import { showNotice } from './notices';
 
 function markedRead(inbox: Inbox, ids: ReadonlySet<string> | 'all', at: string): Inbox {
   let cleared = 0;
@@ -22,7 +23,6 @@ function markedRead(inbox: Inbox, ids: ReadonlySet<string> | 'all', at: string):
 export function InboxButton() {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const toast = useToast();
   const [opened, setOpened] = useState(false);
   const inboxKey = trpc.notifications.inbox.queryKey();
   const inbox = useQuery(trpc.notifications.inbox.queryOptions(undefined, { staleTime: Number.POSITIVE_INFINITY }));
@@ -37,7 +37,7 @@ export function InboxButton() {
           notifications: [notification, ...current.notifications],
           unreadCount: current.unreadCount + (notification.readAt === null ? 1 : 0),
         });
-        toast({ title: notification.title, body: notification.body, link: notification.link });
+        showNotice({ title: notification.title, body: notification.body, link: notification.link });
       },
     }),
   );
@@ -67,7 +67,14 @@ export function InboxButton() {
           <BellIcon />
         </ActionIcon>
       </Indicator>
-      <Drawer opened={opened} onClose={() => setOpened(false)} title="Inbox" position="right" size="md" closeButtonProps={{ 'aria-label': 'Close inbox' }}>
+      <Drawer
+        opened={opened}
+        onClose={() => setOpened(false)}
+        title="Inbox"
+        position="right"
+        size="md"
+        closeButtonProps={{ 'aria-label': 'Close inbox' }}
+      >
         <Stack gap="sm">
           <Group justify="space-between">
             <Text size="sm" c="dimmed">
@@ -79,7 +86,7 @@ export function InboxButton() {
           </Group>
           {inbox.isError ? (
             <Text size="sm" c="red.8">
-              {formErrorOf(inbox.error)}
+              {errorMessage(inbox.error)}
             </Text>
           ) : null}
           {inbox.isSuccess && notifications.length === 0 ? (
@@ -115,7 +122,17 @@ export function InboxButton() {
 
 function BellIcon() {
   return (
-    <svg width="18" height="18" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round" aria-hidden>
+    <svg
+      width="18"
+      height="18"
+      viewBox="0 0 24 24"
+      fill="none"
+      stroke="currentColor"
+      strokeWidth="2"
+      strokeLinecap="round"
+      strokeLinejoin="round"
+      aria-hidden
+    >
       <path d="M6 8a6 6 0 0 1 12 0c0 7 3 9 3 9H3s3-2 3-9" />
       <path d="M10.3 21a1.94 1.94 0 0 0 3.4 0" />
     </svg>

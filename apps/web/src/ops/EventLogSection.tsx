@@ -1,6 +1,7 @@
 import { Paper, Stack, Text, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
-import { formErrorOf, useTRPC } from '../trpc';
+import { errorMessage } from '../errors';
+import { useTRPC } from '../trpc';
 
 /** The event log as this api instance reads it: its head, and what this build could not read. */
 export function EventLogSection() {
@@ -15,7 +16,7 @@ export function EventLogSection() {
         </Title>
         {status.isError ? (
           <Text size="sm" c="red">
-            {formErrorOf(status.error)}
+            {errorMessage(status.error)}
           </Text>
         ) : !data ? (
           <Text size="sm" c="dimmed">

@@ -1,16 +1,21 @@
-import type { User } from '@phos/shared';
+import { changePasswordInput, type User } from '@phos/shared';
 import { Alert, Anchor, Button, Group, Paper, Stack, Text, Title } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
-import { useState, type SubmitEvent } from 'react';
+import { useState } from 'react';
 import { Link } from 'react-router';
 import { homeFor, useLeaveSession } from '../auth';
 import { NewPasswordField } from '../components/NewPasswordField';
 import { PasswordField } from '../components/PasswordField';
 import { fullName } from '../format';
-import { formErrorOf, isAppError, useTRPC } from '../trpc';
-import { fieldBinder, useFieldErrors } from '../useFieldErrors';
+import { errorMessage, type FieldCodes } from '../errors';
+import { showServerErrors, useSchemaForm } from '../forms';
+import { useTRPC } from '../trpc';
+import { FormError } from '../components/FormError';
 
 const emptyForm = { currentPassword: '', newPassword: '' };
+
+/** The wrong current password is the server's answer about one field: it shows there. */
+const passwordFieldCodes: FieldCodes = { WRONG_PASSWORD: 'currentPassword' };
 
 /** The signed-in person's own account: their password and their sessions. */
 export function AccountPage({ user }: { user: User }) {
@@ -35,30 +40,27 @@ export function AccountPage({ user }: { user: User }) {
 
 function ChangePasswordSection({ user }: { user: User }) {
   const trpc = useTRPC();
-  const [form, setForm] = useState(emptyForm);
+  const form = useSchemaForm({ schema: changePasswordInput, initialValues: emptyForm });
   const [changed, setChanged] = useState(false);
   const changePassword = useMutation(
     trpc.auth.changePassword.mutationOptions({
       onSuccess: () => {
         setChanged(true);
-        setForm(emptyForm);
+        form.reset();
       },
+      onError: (error) => showServerErrors(form, error, passwordFieldCodes),
     }),
   );
-  const errors = useFieldErrors(changePassword.error);
-  const field = fieldBinder(form, setForm, errors, () => setChanged(false));
-  const formError = formErrorOf(changePassword.error);
-  // The wrong current password is the server's answer about one field: show it there.
-  const wrongCurrent = changePassword.error && isWrongPassword(changePassword.error) ? formError : null;
-
-  function submit(event: SubmitEvent<HTMLFormElement>) {
-    event.preventDefault();
-    changePassword.mutate(form);
-  }
+  const formError = errorMessage(changePassword.error, passwordFieldCodes);
 
   return (
     <Paper withBorder p="lg" radius="md">
-      <form onSubmit={submit} noValidate aria-labelledby="change-password-title">
+      <form
+        onSubmit={form.onSubmit((values) => changePassword.mutate(values))}
+        onChange={() => setChanged(false)}
+        noValidate
+        aria-labelledby="change-password-title"
+      >
         <Stack gap="sm">
           <Title order={2} size="h4" id="change-password-title">
             Change password
@@ -68,24 +70,9 @@ function ChangePasswordSection({ user }: { user: User }) {
               Your password is changed. Any other sessions of your account were signed out; this one stays signed in.
             </Alert>
           ) : null}
-          {formError && !wrongCurrent ? (
-            <Alert color="red" variant="light" title="Could not change the password">
-              {formError}
-            </Alert>
-          ) : null}
-          <PasswordField
-            label="Current password"
-            autoComplete="current-password"
-            {...field('currentPassword')}
-            error={errors.fieldErrors.currentPassword ?? wrongCurrent}
-            withAsterisk
-          />
-          <NewPasswordField
-            label="New password"
-            {...field('newPassword')}
-            owner={user}
-            withAsterisk
-          />
+          <FormError message={formError} title="Could not change the password" />
+          <PasswordField label="Current password" autoComplete="current-password" {...form.getInputProps('currentPassword')} withAsterisk />
+          <NewPasswordField label="New password" {...form.getInputProps('newPassword')} owner={user} withAsterisk />
           <Group justify="flex-end">
             <Button type="submit" loading={changePassword.isPending}>
               Change password
@@ -95,10 +82,6 @@ function ChangePasswordSection({ user }: { user: User }) {
       </form>
     </Paper>
   );
-}
-
-function isWrongPassword(error: unknown): boolean {
-  return isAppError(error) && error.data?.appCode === 'WRONG_PASSWORD';
 }
 
 function SignOutEverywhereSection() {
@@ -115,12 +98,10 @@ function SignOutEverywhereSection() {
         <Title order={2} size="h4" id="sign-out-everywhere-title">
           Sign out everywhere
         </Title>
-        <Text size="sm">
-          Ends every session of your account, on this and any other computer or phone, including live views left open.
-        </Text>
+        <Text size="sm">Ends every session of your account, on this and any other computer or phone, including live views left open.</Text>
         {signOutEverywhere.isError ? (
           <Text size="sm" c="red.8" role="alert">
-            {formErrorOf(signOutEverywhere.error)}
+            {errorMessage(signOutEverywhere.error)}
           </Text>
         ) : null}
         <Button variant="default" color="red" onClick={() => signOutEverywhere.mutate()} loading={signOutEverywhere.isPending}>

@@ -1,21 +1,21 @@
-import { accountStatuses, roles, type Account, type AccountStatus, type Role, type User } from '@phos/shared';
+import { accountStatuses, resetPasswordInput, roles, type Account, type AccountStatus, type Role, type User } from '@phos/shared';
 import { Alert, Anchor, Badge, Button, Group, Menu, Modal, NativeSelect, Paper, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useDeferredValue, useMemo, useState, type SubmitEvent } from 'react';
+import { useDeferredValue, useMemo, useState } from 'react';
 import { Link } from 'react-router';
 import { FullPageLoader } from '../components/FullPageLoader';
 import { NewPasswordField } from '../components/NewPasswordField';
 import { formatDateTime, fullName } from '../format';
-import { formErrorOf, useTRPC } from '../trpc';
-import { useFieldErrors } from '../useFieldErrors';
+import { errorMessage } from '../errors';
+import { showServerErrors, useSchemaForm } from '../forms';
+import { useTRPC } from '../trpc';
+import { FormError } from '../components/FormError';
 
 /** The table shows this many rows; the search narrows a long list of patients down. */
 const MAX_ROWS = 200;
 
 type Dialog =
-  | { kind: 'disable' | 'enable'; account: Account }
-  | { kind: 'role'; account: Account; to: Role }
-  | { kind: 'password'; account: Account };
+  { kind: 'disable' | 'enable'; account: Account } | { kind: 'role'; account: Account; to: Role } | { kind: 'password'; account: Account };
 
 const statusLabels: Record<AccountStatus, string> = { active: 'Active', disabled: 'Disabled' };
 
@@ -97,7 +97,7 @@ export function AdminAccountsPage({ user }: { user: User }) {
         <FullPageLoader />
       ) : accounts.isError ? (
         <Alert color="red" variant="light" title="Could not load the accounts">
-          {formErrorOf(accounts.error)}
+          {errorMessage(accounts.error)}
         </Alert>
       ) : (
         <>
@@ -253,7 +253,7 @@ function ConfirmChange({ dialog, onDone }: { dialog: Exclude<Dialog, { kind: 'pa
       <Text size="sm">{consequences[dialog.kind]}</Text>
       {error ? (
         <Alert color="red" variant="light" title="Could not change the account">
-          {formErrorOf(error)}
+          {errorMessage(error)}
         </Alert>
       ) : null}
       <Group justify="flex-end" gap="sm">
@@ -270,22 +270,23 @@ function ConfirmChange({ dialog, onDone }: { dialog: Exclude<Dialog, { kind: 'pa
 
 function ResetPasswordForm({ account, onDone }: { account: Account; onDone: () => void }) {
   const trpc = useTRPC();
-  const [password, setPassword] = useState('');
+  const form = useSchemaForm({
+    schema: resetPasswordInput,
+    initialValues: { password: '' },
+    toInput: (values) => ({ ...values, id: account.id }),
+  });
   const [done, setDone] = useState(false);
-  const reset = useMutation(trpc.admin.resetPassword.mutationOptions({ onSuccess: () => setDone(true) }));
-  const { fieldErrors, markEdited } = useFieldErrors(reset.error);
-  const formError = formErrorOf(reset.error);
-
-  function submit(event: SubmitEvent<HTMLFormElement>) {
-    event.preventDefault();
-    reset.mutate({ id: account.id, password });
-  }
+  const reset = useMutation(
+    trpc.admin.resetPassword.mutationOptions({ onSuccess: () => setDone(true), onError: (error) => showServerErrors(form, error) }),
+  );
+  const formError = errorMessage(reset.error);
 
   if (done) {
     return (
       <Stack gap="md">
         <Alert color="teal" variant="light" title="Password reset" role="status">
-          {fullName(account)} was signed out everywhere and signs in with the new password. Give it to them in person or by phone, never by email.
+          {fullName(account)} was signed out everywhere and signs in with the new password. Give it to them in person or by phone, never by
+          email.
         </Alert>
         <Group justify="flex-end">
           <Button onClick={onDone} data-autofocus>
@@ -297,26 +298,11 @@ function ResetPasswordForm({ account, onDone }: { account: Account; onDone: () =
   }
 
   return (
-    <form onSubmit={submit} noValidate>
+    <form onSubmit={form.onSubmit((values) => reset.mutate({ ...values, id: account.id }))} noValidate>
       <Stack gap="sm">
         <Text size="sm">Their sessions end at once; they sign in with the password you set here.</Text>
-        {formError ? (
-          <Alert color="red" variant="light" title="Could not reset the password">
-            {formError}
-          </Alert>
-        ) : null}
-        <NewPasswordField
-          label="New password"
-          value={password}
-          onChange={(event) => {
-            markEdited('password');
-            setPassword(event.currentTarget.value);
-          }}
-          error={fieldErrors.password}
-          owner={account}
-          withAsterisk
-          data-autofocus
-        />
+        <FormError message={formError} title="Could not reset the password" />
+        <NewPasswordField label="New password" {...form.getInputProps('password')} owner={account} withAsterisk data-autofocus />
         <Group justify="flex-end" gap="sm">
           <Button variant="default" onClick={onDone} disabled={reset.isPending}>
             Cancel

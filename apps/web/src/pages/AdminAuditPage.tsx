@@ -1,11 +1,13 @@
-import { todayIso, type AuditFilter, type AuditRow } from '@phos/shared';
+import { auditFilterSchema, todayIso, type AuditFilter, type AuditRow } from '@phos/shared';
 import { Alert, Anchor, Badge, Button, Group, Paper, Select, Stack, Table, Text, TextInput, Title } from '@mantine/core';
 import { useInfiniteQuery, useMutation, useQuery } from '@tanstack/react-query';
-import { useMemo, useState, type SubmitEvent } from 'react';
+import { useMemo, useState } from 'react';
 import { Link } from 'react-router';
 import { FullPageLoader } from '../components/FullPageLoader';
 import { formatDateTime, fullName } from '../format';
-import { fieldErrorsOf, formErrorOf, useTRPC, useTRPCClient } from '../trpc';
+import { errorMessage, fieldErrorsOf } from '../errors';
+import { useSchemaForm } from '../forms';
+import { useTRPC, useTRPCClient } from '../trpc';
 
 const PAGE_SIZE = 50;
 
@@ -39,7 +41,7 @@ function download(csv: string, fileName: string): void {
 export function AdminAuditPage() {
   const trpc = useTRPC();
   const client = useTRPCClient();
-  const [form, setForm] = useState(emptyForm);
+  const form = useSchemaForm({ schema: auditFilterSchema, initialValues: emptyForm, toInput: filterOf });
   const [filter, setFilter] = useState<AuditFilter>({});
   const accounts = useQuery(trpc.admin.listAccounts.queryOptions(undefined, { staleTime: 5 * 60_000 }));
   const userOptions = useMemo(
@@ -63,14 +65,13 @@ export function AdminAuditPage() {
     onSuccess: ({ csv }) => download(csv, `phos-audit-${todayIso()}.csv`),
   });
 
-  const fieldErrors = fieldErrorsOf(search.error);
   const rows = search.data?.pages.flatMap((page) => page.rows) ?? [];
-  const set = (name: keyof FilterForm) => (value: string) => setForm((current) => ({ ...current, [name]: value }));
-
-  function submit(event: SubmitEvent<HTMLFormElement>) {
-    event.preventDefault();
-    setFilter(filterOf(form));
-  }
+  // The search is a query, not a submit the form awaits: what the server refused shows beside the form's own checks.
+  const serverErrors = fieldErrorsOf(search.error);
+  const field = (name: keyof FilterForm) => {
+    const props = form.getInputProps(name);
+    return { ...props, error: form.errors[name] ?? serverErrors[name] };
+  };
 
   return (
     <Stack gap="md">
@@ -86,50 +87,31 @@ export function AdminAuditPage() {
         Every read and change of patient data, sign-ins and account changes, newest first. Your searches are recorded here too.
       </Text>
       <Paper withBorder p="md" radius="md">
-        <form onSubmit={submit} noValidate aria-label="Search the audit trail">
+        <form onSubmit={form.onSubmit((values) => setFilter(filterOf(values)))} noValidate aria-label="Search the audit trail">
           <Group align="flex-start" gap="sm" wrap="wrap">
-            <TextInput
-              label="Patient id"
-              placeholder="e.g. 3f2a…"
-              value={form.patientId}
-              onChange={(event) => set('patientId')(event.currentTarget.value)}
-              error={fieldErrors.patientId}
-              w={320}
-            />
+            <TextInput label="Patient id" placeholder="e.g. 3f2a…" {...field('patientId')} w={320} />
             <Select
               label="User"
               placeholder={accounts.isPending ? 'Loading accounts…' : 'Anyone'}
               data={userOptions}
-              value={form.userId === '' ? null : form.userId}
-              onChange={(value) => set('userId')(value ?? '')}
+              {...field('userId')}
+              value={form.values.userId === '' ? null : form.values.userId}
+              onChange={(value: string | null) => form.setFieldValue('userId', value ?? '')}
               searchable
               clearable
               limit={50}
               nothingFoundMessage="No such account"
-              error={fieldErrors.userId}
               w={320}
             />
-            <TextInput
-              label="From"
-              type="datetime-local"
-              value={form.from}
-              onChange={(event) => set('from')(event.currentTarget.value)}
-              error={fieldErrors.from}
-            />
-            <TextInput
-              label="To"
-              type="datetime-local"
-              value={form.to}
-              onChange={(event) => set('to')(event.currentTarget.value)}
-              error={fieldErrors.to}
-            />
+            <TextInput label="From" type="datetime-local" {...field('from')} />
+            <TextInput label="To" type="datetime-local" {...field('to')} />
           </Group>
           <Group gap="sm" mt="md">
             <Button type="submit">Search</Button>
             <Button
               variant="default"
               onClick={() => {
-                setForm(emptyForm);
+                form.reset();
                 setFilter({});
               }}
             >
@@ -148,15 +130,15 @@ export function AdminAuditPage() {
       ) : null}
       {exportCsv.isError ? (
         <Alert color="red" variant="light" title="Could not export">
-          {formErrorOf(exportCsv.error)}
+          {errorMessage(exportCsv.error)}
         </Alert>
       ) : null}
       {search.isPending ? (
         <FullPageLoader />
       ) : search.isError ? (
-        Object.keys(fieldErrors).length > 0 ? null : (
+        Object.keys(serverErrors).length > 0 ? null : (
           <Alert color="red" variant="light" title="Could not search the audit trail">
-            {formErrorOf(search.error)}
+            {errorMessage(search.error)}
           </Alert>
         )
       ) : rows.length === 0 ? (

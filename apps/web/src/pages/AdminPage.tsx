@@ -1,46 +1,54 @@
-import { roles, type Role, type User } from '@phos/shared';
+import { createUserInput, roles, type Role, type User } from '@phos/shared';
 import { Alert, Anchor, Button, Group, NativeSelect, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
-import { useState, type SubmitEvent } from 'react';
+import { useState } from 'react';
 import { Link } from 'react-router';
 import { fullName } from '../format';
 import { EventLogSection } from '../ops/EventLogSection';
 import { AcuityTargetsSection, RoomsSection } from '../queue/QueueSettingsAdmin';
-import { formErrorOf, useTRPC } from '../trpc';
-import { fieldBinder, useFieldErrors } from '../useFieldErrors';
+import { errorMessage, type FieldCodes } from '../errors';
+import { showServerErrors, useSchemaForm } from '../forms';
+import { useTRPC } from '../trpc';
 import { NewPasswordField } from '../components/NewPasswordField';
+import { FormError } from '../components/FormError';
 
 const emptyForm = { firstName: '', lastName: '', email: '', password: '', role: 'Provider' as Role, dateOfBirth: '' };
+
+type AccountForm = typeof emptyForm;
 
 function isRole(value: string): value is Role {
   return (roles as readonly string[]).includes(value);
 }
 
+/** A date of birth is sent for a Patient only, and nothing rather than an empty box. */
+function toCreateUserInput({ dateOfBirth, ...rest }: AccountForm) {
+  return { ...rest, dateOfBirth: rest.role === 'Patient' && dateOfBirth !== '' ? dateOfBirth : undefined };
+}
+
+/** A taken email is the email field's problem. */
+const accountFieldCodes: FieldCodes = { EMAIL_TAKEN: 'email' };
+
 export function AdminPage() {
   const trpc = useTRPC();
-  const [form, setForm] = useState(emptyForm);
+  const form = useSchemaForm({ schema: createUserInput, initialValues: emptyForm, toInput: toCreateUserInput });
   const [created, setCreated] = useState<User | null>(null);
 
   const createUser = useMutation(
     trpc.admin.createUser.mutationOptions({
       onSuccess: ({ user }) => {
         setCreated(user);
-        setForm(emptyForm);
+        form.reset();
       },
+      onError: (error) => showServerErrors(form, error, accountFieldCodes),
     }),
   );
 
-  const errors = useFieldErrors(createUser.error);
-  const { fieldErrors, markEdited } = errors;
-  const field = fieldBinder(form, setForm, errors);
-  const formError = formErrorOf(createUser.error);
-  const isPatient = form.role === 'Patient';
+  const formError = errorMessage(createUser.error, accountFieldCodes);
+  const isPatient = form.values.role === 'Patient';
 
-  function submit(event: SubmitEvent<HTMLFormElement>) {
-    event.preventDefault();
+  function submit(values: AccountForm) {
     setCreated(null);
-    const { dateOfBirth, ...rest } = form;
-    createUser.mutate({ ...rest, dateOfBirth: isPatient && dateOfBirth !== '' ? dateOfBirth : undefined });
+    createUser.mutate(toCreateUserInput(values));
   }
 
   return (
@@ -62,7 +70,7 @@ export function AdminPage() {
         </Group>
       </Group>
       <Paper withBorder p="lg" radius="md">
-        <form onSubmit={submit} noValidate aria-labelledby="create-account-title">
+        <form onSubmit={form.onSubmit(submit, () => setCreated(null))} noValidate aria-labelledby="create-account-title">
           <Stack gap="sm">
             <Title order={2} size="h4" id="create-account-title">
               Create an account
@@ -75,39 +83,24 @@ export function AdminPage() {
                 {fullName(created)} ({created.email}) can now sign in as {created.role}.
               </Alert>
             ) : null}
-            {formError ? (
-              <Alert color="red" variant="light" title="Could not create the account">
-                {formError}
-              </Alert>
-            ) : null}
+            <FormError message={formError} title="Could not create the account" />
             <Group grow align="flex-start" gap="sm">
-              <TextInput label="First name" {...field('firstName')} withAsterisk />
-              <TextInput label="Last name" {...field('lastName')} withAsterisk />
+              <TextInput label="First name" {...form.getInputProps('firstName')} withAsterisk />
+              <TextInput label="Last name" {...form.getInputProps('lastName')} withAsterisk />
             </Group>
-            <TextInput
-              label="Email"
-              type="email"
-              autoComplete="off"
-              {...field('email')}
-              withAsterisk
-            />
-            <NewPasswordField
-              label="Password"
-              {...field('password')}
-              owner={form}
-              withAsterisk
-            />
+            <TextInput label="Email" type="email" autoComplete="off" {...form.getInputProps('email')} withAsterisk />
+            <NewPasswordField label="Password" {...form.getInputProps('password')} owner={form.values} withAsterisk />
             <NativeSelect
               label="Role"
               data={[...roles]}
-              value={form.role}
+              {...form.getInputProps('role')}
               onChange={(event) => {
                 const value = event.currentTarget.value;
                 if (!isRole(value)) return;
-                markEdited('role', 'dateOfBirth');
-                setForm((current) => ({ ...current, role: value }));
+                form.setFieldValue('role', value);
+                // Whether a date of birth is needed changes with the role.
+                form.clearFieldError('dateOfBirth');
               }}
-              error={fieldErrors.role}
               withAsterisk
             />
             <TextInput
@@ -115,9 +108,8 @@ export function AdminPage() {
               type="date"
               description={isPatient ? 'Required for a Patient' : 'Only for Patient accounts'}
               disabled={!isPatient}
-              value={isPatient ? form.dateOfBirth : ''}
-              onChange={field('dateOfBirth').onChange}
-              error={fieldErrors.dateOfBirth}
+              {...form.getInputProps('dateOfBirth')}
+              value={isPatient ? form.values.dateOfBirth : ''}
               withAsterisk={isPatient}
             />
             <Button type="submit" loading={createUser.isPending} mt="xs">

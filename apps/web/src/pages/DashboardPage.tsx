@@ -13,7 +13,8 @@ import { QueueTable } from '../queue/QueueTable';
 import { applyFinished, applyQueueChange, filterEntries, summarise, type FinishedEntries } from '../queue/model';
 import { useQueueActions } from '../queue/useQueueActions';
 import { WalkInDialog } from '../queue/WalkInDialog';
-import { formErrorOf, useTRPC } from '../trpc';
+import { errorMessage } from '../errors';
+import { useTRPC } from '../trpc';
 import { useNow } from '../useNow';
 
 /** Entries seen leaving the clinic since the list loaded; cached beside the list so both outlive a visit elsewhere. */
@@ -47,7 +48,7 @@ export function DashboardPage({ user }: { user: User }) {
         <FullPageLoader />
       ) : queue.isError ? (
         <Alert color="red" variant="light" title="Could not load the queue">
-          {formErrorOf(queue.error)}
+          {errorMessage(queue.error)}
         </Alert>
       ) : (
         <LiveQueue list={queue.data} user={user} />
@@ -78,9 +79,7 @@ function LiveQueue({ list, user }: { list: QueueList; user: User }) {
       {
         onStarted: () => setEverConnected(true),
         onData: ({ id, data }) => {
-          queryClient.setQueryData(trpc.queue.list.queryKey(), (current) =>
-            current ? applyQueueChange(current, id, data) : current,
-          );
+          queryClient.setQueryData(trpc.queue.list.queryKey(), (current) => (current ? applyQueueChange(current, id, data) : current));
           queryClient.setQueryData<FinishedEntries>(finishedKey, (current) => applyFinished(current ?? noneFinished, data));
         },
       },
@@ -146,14 +145,7 @@ function LiveQueue({ list, user }: { list: QueueList; user: User }) {
           {actions.notice.message}
         </Alert>
       ) : null}
-      <QueueTable
-        entries={shown}
-        queueIsEmpty={total === 0}
-        targets={targets}
-        now={now}
-        pending={actions.pending}
-        onAction={actions.act}
-      />
+      <QueueTable entries={shown} queueIsEmpty={total === 0} targets={targets} now={now} pending={actions.pending} onAction={actions.act} />
       <SendToClinicianDialog
         entry={actions.dialog?.kind === 'send' ? actions.dialog.entry : null}
         clinicians={settings.data?.clinicians ?? []}

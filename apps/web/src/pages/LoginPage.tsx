@@ -1,13 +1,15 @@
+import { loginInput } from '@phos/shared';
 import { Alert, Anchor, Button, Stack, Text, TextInput } from '@mantine/core';
 import { useMutation } from '@tanstack/react-query';
-import { useState, type SubmitEvent } from 'react';
 import { Link, Navigate, useLocation, useNavigate, useSearchParams } from 'react-router';
 import { homeFor, isSignedOutState, useMe, useSetSignedIn } from '../auth';
 import { AuthCard } from '../components/AuthCard';
 import { FullPageLoader } from '../components/FullPageLoader';
 import { PasswordField } from '../components/PasswordField';
-import { formErrorOf, useTRPC } from '../trpc';
-import { useFieldErrors } from '../useFieldErrors';
+import { errorMessage } from '../errors';
+import { showServerErrors, useSchemaForm } from '../forms';
+import { useTRPC } from '../trpc';
+import { FormError } from '../components/FormError';
 
 /** Only same-site paths, so a crafted link cannot send someone elsewhere after sign-in. */
 function safeReturnPath(value: string | null): string | null {
@@ -22,8 +24,7 @@ export function LoginPage() {
   const location = useLocation();
   const notice = isSignedOutState(location.state) ? location.state.notice : null;
   const setSignedIn = useSetSignedIn();
-  const [email, setEmail] = useState('');
-  const [password, setPassword] = useState('');
+  const form = useSchemaForm({ schema: loginInput, initialValues: { email: '', password: '' } });
   const returnTo = safeReturnPath(params.get('from'));
 
   const login = useMutation(
@@ -32,59 +33,27 @@ export function LoginPage() {
         setSignedIn(user);
         await navigate(returnTo ?? homeFor(user.role), { replace: true });
       },
+      onError: (error) => showServerErrors(form, error),
     }),
   );
-
-  const { fieldErrors, markEdited } = useFieldErrors(login.error);
 
   if (me.isPending) return <FullPageLoader />;
   if (me.data && !login.isSuccess) return <Navigate to={homeFor(me.data.role)} replace />;
 
-  const formError = formErrorOf(login.error);
-
-  function submit(event: SubmitEvent<HTMLFormElement>) {
-    event.preventDefault();
-    login.mutate({ email, password });
-  }
+  const formError = errorMessage(login.error);
 
   return (
     <AuthCard title="Sign in" intro="Patients, clinicians and administrators sign in here.">
-      <form onSubmit={submit} noValidate>
+      <form onSubmit={form.onSubmit((values) => login.mutate(values))} noValidate>
         <Stack gap="sm">
           {notice && !formError ? (
             <Alert color="blue" variant="light" title="Signed out" role="status">
               {notice}
             </Alert>
           ) : null}
-          {formError ? (
-            <Alert color="red" variant="light" title="Could not sign in">
-              {formError}
-            </Alert>
-          ) : null}
-          <TextInput
-            label="Email"
-            type="email"
-            autoComplete="username"
-            value={email}
-            onChange={(event) => {
-              markEdited('email');
-              setEmail(event.currentTarget.value);
-            }}
-            error={fieldErrors.email}
-            withAsterisk
-            data-autofocus
-          />
-          <PasswordField
-            label="Password"
-            autoComplete="current-password"
-            value={password}
-            onChange={(event) => {
-              markEdited('password');
-              setPassword(event.currentTarget.value);
-            }}
-            error={fieldErrors.password}
-            withAsterisk
-          />
+          <FormError message={formError} title="Could not sign in" />
+          <TextInput label="Email" type="email" autoComplete="username" {...form.getInputProps('email')} withAsterisk data-autofocus />
+          <PasswordField label="Password" autoComplete="current-password" {...form.getInputProps('password')} withAsterisk />
           <Button type="submit" loading={login.isPending} mt="xs">
             Sign in
           </Button>

@@ -1,10 +1,10 @@
 import type { User } from '@phos/shared';
 import { Alert, Button, Paper, Stack, Title } from '@mantine/core';
-import { MyCarePlans } from '../careplans/MyCarePlans';
+import { MyCarePlans } from '../care-plans/MyCarePlans';
 import { FullPageLoader } from '../components/FullPageLoader';
 import { useLiveVisit } from '../patient/useLiveVisit';
 import { VisitStatus } from '../patient/VisitStatus';
-import { formErrorOf } from '../trpc';
+import { errorMessage } from '../errors';
 
 export function MePage({ user }: { user: User }) {
   const { visit, initial, live } = useLiveVisit();
@@ -15,7 +15,7 @@ export function MePage({ user }: { user: User }) {
   } else if (initial.isError) {
     status = (
       <Alert color="red" variant="light" title="Could not load your visit">
-        {formErrorOf(initial.error)}
+        {errorMessage(initial.error)}
       </Alert>
     );
   } else {

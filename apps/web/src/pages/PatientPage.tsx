@@ -4,12 +4,13 @@ import { useQuery } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 import { Link, useParams } from 'react-router';
 import { homeFor, useMe } from '../auth';
-import { CarePlansSection } from '../careplans/CarePlansSection';
+import { CarePlansSection } from '../care-plans/CarePlansSection';
 import { FullPageLoader } from '../components/FullPageLoader';
 import { PatientDetails } from '../patient/PatientDetails';
 import { QueueJourney } from '../patient/QueueJourney';
 import { usePatientLive } from '../patient/usePatientLive';
-import { formErrorOf, isAppError, useTRPC } from '../trpc';
+import { appCodeOf, errorMessage } from '../errors';
+import { useTRPC } from '../trpc';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -25,7 +26,7 @@ export function PatientPage() {
   const backLabel = me.data?.role === 'Patient' ? 'Back to your page' : 'Back to the queue';
 
   let body: ReactNode;
-  if (!validId || (patient.isError && isAppError(patient.error) && patient.error.data?.code === 'NOT_FOUND')) {
+  if (!validId || (patient.isError && appCodeOf(patient.error) === 'NOT_FOUND')) {
     body = (
       <Alert color="gray" variant="light" title="No such patient">
         This patient does not exist.
@@ -36,7 +37,7 @@ export function PatientPage() {
   } else if (patient.isError) {
     body = (
       <Alert color="red" variant="light" title="Could not load the patient">
-        {formErrorOf(patient.error)}
+        {errorMessage(patient.error)}
       </Alert>
     );
   } else {

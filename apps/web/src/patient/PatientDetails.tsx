@@ -6,7 +6,8 @@ import type { ReactNode } from 'react';
 import { Link } from 'react-router';
 import { LiveIndicator, type LiveState } from '../components/LiveIndicator';
 import { formatDate, formatDateTime, fullName } from '../format';
-import { formErrorOf, useTRPC } from '../trpc';
+import { errorMessage } from '../errors';
+import { useTRPC } from '../trpc';
 
 function Field({ label, children }: { label: string; children: ReactNode }) {
   return (
@@ -67,9 +68,7 @@ export function PatientDetails({ patient, live }: PatientDetailsProps) {
             <Field label="Registered">
               <time dateTime={patient.registeredAt}>{formatDateTime(patient.registeredAt)}</time>
             </Field>
-            <Field label="Queue status">
-              {patient.queueStatus ? queueStatusLabels[patient.queueStatus] : 'Not in the queue'}
-            </Field>
+            <Field label="Queue status">{patient.queueStatus ? queueStatusLabels[patient.queueStatus] : 'Not in the queue'}</Field>
             <Field label="Identity">
               <IdentityStatus patient={patient} canConfirm={live !== null} />
             </Field>
@@ -101,7 +100,7 @@ function PossibleDuplicate({ patientId, otherId }: { patientId: string; otherId:
         </Text>
         {dismiss.isError ? (
           <Text size="sm" c="red.8" role="alert">
-            {formErrorOf(dismiss.error)}
+            {errorMessage(dismiss.error)}
           </Text>
         ) : null}
         <Button size="xs" variant="default" loading={dismiss.isPending} onClick={() => dismiss.mutate({ id: patientId })}>
@@ -155,7 +154,7 @@ function IdentityStatus({ patient, canConfirm }: { patient: Patient; canConfirm:
       ) : null}
       {verify.isError ? (
         <Text component="span" size="xs" c="red.8" role="alert">
-          {formErrorOf(verify.error)}
+          {errorMessage(verify.error)}
         </Text>
       ) : null}
     </Stack>

@@ -5,11 +5,12 @@ import { useQuery } from '@tanstack/react-query';
 import type { ReactNode } from 'react';
 import { FullPageLoader } from '../components/FullPageLoader';
 import { formatDateTime, formatDuration } from '../format';
-import { formErrorOf, useTRPC } from '../trpc';
+import { errorMessage } from '../errors';
+import { useTRPC } from '../trpc';
 import { useNow } from '../useNow';
 import { statusTimes } from './statusTimes';
 
-type Visit = Journey['visits'][number];
+type JourneyVisit = Journey['visits'][number];
 
 function When({ at }: { at: string }) {
   return <time dateTime={at}>{formatDateTime(at)}</time>;
@@ -28,7 +29,7 @@ export function QueueJourney({ patientId }: { patientId: string }) {
   } else if (journey.isError) {
     const failed = (
       <Alert color="red" variant="light" title="Could not load the queue journey">
-        {formErrorOf(journey.error)}
+        {errorMessage(journey.error)}
       </Alert>
     );
     visits = failed;
@@ -71,7 +72,7 @@ export function QueueJourney({ patientId }: { patientId: string }) {
   );
 }
 
-function VisitJourney({ visit }: { visit: Visit }) {
+function VisitJourney({ visit }: { visit: JourneyVisit }) {
   const { entry } = visit;
   const headingId = `visit-${entry.id}`;
   return (
@@ -106,7 +107,7 @@ function TransitionLabel({ record }: { record: TransitionRecord }) {
 }
 
 /** Every move in order, mistakes included: an undone move stays, marked, beside its undo. */
-function Timeline({ visit }: { visit: Visit }) {
+function Timeline({ visit }: { visit: JourneyVisit }) {
   const { entry, transitions } = visit;
   return (
     <div>
@@ -178,7 +179,7 @@ function TimelineItem({ children, muted = false, undo = false }: { children: Rea
 }
 
 /** Time per status from consecutive moves; the current status's time runs on a local clock. */
-function TimeInStatus({ visit }: { visit: Visit }) {
+function TimeInStatus({ visit }: { visit: JourneyVisit }) {
   const now = useNow(15_000);
   const times = statusTimes(visit.entry, visit.transitions, now);
   return (
@@ -204,16 +205,18 @@ function TimeInStatus({ visit }: { visit: Visit }) {
 }
 
 function TriageHistory({ visits }: { visits: Journey['visits'] }) {
-  const assessments = visits
-    .flatMap((visit) => visit.triage)
-    .sort((a, b) => new Date(b.at).getTime() - new Date(a.at).getTime());
+  const assessments = visits.flatMap((visit) => visit.triage).sort((a, b) => new Date(b.at).getTime() - new Date(a.at).getTime());
   if (assessments.length === 0) return <Text c="dimmed">No triage assessments yet.</Text>;
   return (
     <Stack component="ol" gap="sm" m={0} p={0} style={{ listStyle: 'none' }} aria-label="Triage assessments, newest first">
       {assessments.map((assessment) => (
         <Paper component="li" key={assessment.id} withBorder radius="sm" p="sm">
           <Group gap="sm" align="baseline" wrap="nowrap">
-            <Badge variant="light" color={assessment.acuity <= 2 ? 'red' : assessment.acuity === 3 ? 'orange' : 'blue'} style={{ flexShrink: 0 }}>
+            <Badge
+              variant="light"
+              color={assessment.acuity <= 2 ? 'red' : assessment.acuity === 3 ? 'orange' : 'blue'}
+              style={{ flexShrink: 0 }}
+            >
               ESI {assessment.acuity}
             </Badge>
             <Stack gap={2} style={{ minWidth: 0 }}>

@@ -27,7 +27,14 @@ export function VisitStatus({ visit }: { visit: Visit }) {
   const finished = visit.stage === 'done' || visit.stage === 'left';
   return (
     <Stack gap="lg">
-      <Box role="status" aria-live="polite" aria-label="Your visit status" bg="blue.0" p="md" style={{ borderRadius: 'var(--mantine-radius-md)' }}>
+      <Box
+        role="status"
+        aria-live="polite"
+        aria-label="Your visit status"
+        bg="blue.0"
+        p="md"
+        style={{ borderRadius: 'var(--mantine-radius-md)' }}
+      >
         <Headline visit={visit} />
       </Box>
       <Box component="ol" aria-label="Your visit, step by step" m={0} p={0} style={{ listStyle: 'none' }}>
@@ -60,8 +67,7 @@ function Headline({ visit }: { visit: Visit }) {
           <Loader size="sm" aria-hidden />
           {visit.delayed ? (
             <Text>
-              Your registration is taking longer than usual; it is not lost. The front desk can help. This page updates by
-              itself.
+              Your registration is taking longer than usual; it is not lost. The front desk can help. This page updates by itself.
             </Text>
           ) : (
             <Text c="dimmed">We are creating your patient record. This page updates by itself.</Text>

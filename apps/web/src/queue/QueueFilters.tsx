@@ -64,7 +64,10 @@ export function QueueFilterBar({ filters, clinicians, active, onChange, onClear 
       />
       <NativeSelect
         label="Status"
-        data={[{ value: '', label: 'All statuses' }, ...activeStatuses.map((status) => ({ value: status, label: queueStatusLabels[status] }))]}
+        data={[
+          { value: '', label: 'All statuses' },
+          ...activeStatuses.map((status) => ({ value: status, label: queueStatusLabels[status] })),
+        ]}
         value={filters.status ?? ''}
         onChange={(event) => onChange('status', event.currentTarget.value)}
         w={160}

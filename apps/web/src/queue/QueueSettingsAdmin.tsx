@@ -1,11 +1,13 @@
-import { acuityLevels, type AcuityTargets } from '@phos/shared';
+import { acuityLevels, acuityTargetsSchema, createRoomInput, type AcuityTargets } from '@phos/shared';
 import { Alert, Button, Group, NumberInput, Paper, SimpleGrid, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { useState, type SubmitEvent } from 'react';
+import { useState } from 'react';
 import { FullPageLoader } from '../components/FullPageLoader';
-import { formErrorOf, useTRPC } from '../trpc';
-import { useFieldErrors } from '../useFieldErrors';
+import { errorMessage, type FieldCodes } from '../errors';
+import { showServerErrors, useSchemaForm } from '../forms';
+import { useTRPC } from '../trpc';
 import { acuityNames } from './model';
+import { FormError } from '../components/FormError';
 
 function useQueueSettings() {
   const trpc = useTRPC();
@@ -18,27 +20,25 @@ function useInvalidateSettings() {
   return () => queryClient.invalidateQueries({ queryKey: trpc.queue.settings.queryKey() });
 }
 
+/** A taken name is the name field's problem, not the form's. */
+const roomFieldCodes: FieldCodes = { NAME_TAKEN: 'name' };
+
 export function RoomsSection() {
   const trpc = useTRPC();
   const settings = useQueueSettings();
   const invalidate = useInvalidateSettings();
-  const [name, setName] = useState('');
+  const form = useSchemaForm({ schema: createRoomInput, initialValues: { name: '' } });
   const createRoom = useMutation(
     trpc.admin.createRoom.mutationOptions({
       onSuccess: async () => {
-        setName('');
+        form.reset();
         await invalidate();
       },
+      onError: (error) => showServerErrors(form, error, roomFieldCodes),
     }),
   );
   const archiveRoom = useMutation(trpc.admin.archiveRoom.mutationOptions({ onSuccess: invalidate }));
-  const { fieldErrors, markEdited } = useFieldErrors(createRoom.error);
-  const formError = formErrorOf(archiveRoom.error) ?? (createRoom.error && !fieldErrors.name ? formErrorOf(createRoom.error) : null);
-
-  function submit(event: SubmitEvent<HTMLFormElement>) {
-    event.preventDefault();
-    createRoom.mutate({ name });
-  }
+  const formError = errorMessage(archiveRoom.error) ?? errorMessage(createRoom.error, roomFieldCodes);
 
   const rooms = settings.data?.rooms ?? [];
   return (
@@ -50,11 +50,7 @@ export function RoomsSection() {
         <Text size="sm" c="dimmed">
           Where clinicians see patients. Archiving a room keeps it in past visits but stops offering it.
         </Text>
-        {formError ? (
-          <Alert color="red" variant="light">
-            {formError}
-          </Alert>
-        ) : null}
+        <FormError message={formError} />
         {settings.isPending ? (
           <FullPageLoader />
         ) : rooms.length === 0 ? (
@@ -80,18 +76,9 @@ export function RoomsSection() {
             ))}
           </Stack>
         )}
-        <form onSubmit={submit} noValidate>
+        <form onSubmit={form.onSubmit((values) => createRoom.mutate(values))} noValidate>
           <Group align="flex-start" gap="sm">
-            <TextInput
-              label="Room name"
-              value={name}
-              onChange={(event) => {
-                markEdited('name');
-                setName(event.currentTarget.value);
-              }}
-              error={fieldErrors.name}
-              style={{ flex: 1 }}
-            />
+            <TextInput label="Room name" {...form.getInputProps('name')} style={{ flex: 1 }} />
             <Button type="submit" mt={25} loading={createRoom.isPending}>
               Add room
             </Button>
@@ -117,7 +104,7 @@ export function AcuityTargetsSection() {
           <FullPageLoader />
         ) : settings.isError ? (
           <Alert color="red" variant="light">
-            {formErrorOf(settings.error)}
+            {errorMessage(settings.error)}
           </Alert>
         ) : (
           <TargetsForm saved={settings.data.targets} />
@@ -131,7 +118,7 @@ export function AcuityTargetsSection() {
 function TargetsForm({ saved }: { saved: AcuityTargets }) {
   const trpc = useTRPC();
   const invalidate = useInvalidateSettings();
-  const [targets, setTargets] = useState<Record<keyof AcuityTargets, number | string>>(saved);
+  const form = useSchemaForm<Record<keyof AcuityTargets, number | string>>({ schema: acuityTargetsSchema, initialValues: saved });
   const [done, setDone] = useState(false);
   const save = useMutation(
     trpc.admin.setAcuityTargets.mutationOptions({
@@ -139,35 +126,26 @@ function TargetsForm({ saved }: { saved: AcuityTargets }) {
         setDone(true);
         await invalidate();
       },
+      onError: (error) => showServerErrors(form, error),
     }),
   );
-  const { fieldErrors, markEdited } = useFieldErrors(save.error);
-  const [empty, setEmpty] = useState<ReadonlySet<string>>(new Set());
-  const formError = formErrorOf(save.error);
+  const formError = errorMessage(save.error);
 
-  function submit(event: SubmitEvent<HTMLFormElement>) {
-    event.preventDefault();
+  function submit(values: Record<keyof AcuityTargets, number | string>) {
     setDone(false);
-    const missing = new Set(acuityLevels.filter((level) => targets[level] === '').map(String));
-    setEmpty(missing);
-    if (missing.size > 0) return;
-    const minutes = (level: keyof AcuityTargets) => Number(targets[level]);
+    const minutes = (level: keyof AcuityTargets) => Number(values[level]);
     save.mutate({ 1: minutes(1), 2: minutes(2), 3: minutes(3), 4: minutes(4), 5: minutes(5) });
   }
 
   return (
-    <form onSubmit={submit} noValidate>
+    <form onSubmit={form.onSubmit(submit)} onChange={() => setDone(false)} noValidate>
       <Stack gap="sm">
         {done ? (
           <Alert color="teal" variant="light" role="status">
             Targets saved.
           </Alert>
         ) : null}
-        {formError ? (
-          <Alert color="red" variant="light">
-            {formError}
-          </Alert>
-        ) : null}
+        <FormError message={formError} />
         <SimpleGrid cols={{ base: 1, xs: 2, sm: 3 }} spacing="sm">
           {acuityLevels.map((level) => (
             <NumberInput
@@ -178,14 +156,9 @@ function TargetsForm({ saved }: { saved: AcuityTargets }) {
               max={1440}
               allowDecimal={false}
               allowNegative={false}
-              value={targets[level]}
-              onChange={(value) => {
-                setDone(false);
-                setEmpty((current) => (current.has(String(level)) ? new Set([...current].filter((key) => key !== String(level))) : current));
-                markEdited(String(level));
-                setTargets((current) => ({ ...current, [level]: value }));
-              }}
-              error={empty.has(String(level)) ? 'Enter a number of minutes' : fieldErrors[String(level)]}
+              {...form.getInputProps(String(level))}
+              // The schema's own words for an empty box are zod's type message, which reads like a fault.
+              error={form.values[level] === '' && form.errors[level] ? 'Enter a number of minutes' : form.errors[level]}
             />
           ))}
         </SimpleGrid>

@@ -1,14 +1,26 @@
-import type { PatientMatch } from '@phos/shared';
-import { Alert, Badge, Button, Group, List, Modal, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
+import { walkInInput, type PatientMatch } from '@phos/shared';
+import { Badge, Button, Group, List, Modal, Paper, Stack, Text, TextInput, Title } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useState, type SubmitEvent } from 'react';
+import { useState } from 'react';
 import { formatDate, fullName } from '../format';
-import { useToast } from '../notifications/toasts';
+import { errorMessage } from '../errors';
+import { showServerErrors, useSchemaForm } from '../forms';
+import { showNotice } from '../notifications/notices';
 import { useTRPC } from '../trpc';
-import { fieldBinder, useFieldErrors } from '../useFieldErrors';
-import { queueErrorMessage } from './errors';
+import { FormError } from '../components/FormError';
 
 const emptyForm = { firstName: '', lastName: '', dateOfBirth: '', email: '', phone: '' };
+
+/** Optional details left blank are not sent at all. */
+function details(form: typeof emptyForm) {
+  return {
+    firstName: form.firstName,
+    lastName: form.lastName,
+    dateOfBirth: form.dateOfBirth,
+    email: form.email.trim() === '' ? undefined : form.email,
+    phone: form.phone.trim() === '' ? undefined : form.phone,
+  };
+}
 
 const reasonText: Record<PatientMatch['reasons'][number], string> = {
   name_and_date_of_birth: 'same name and date of birth',
@@ -31,25 +43,18 @@ export function WalkInDialog({ opened, onClose }: { opened: boolean; onClose: ()
 function WalkInForm({ onClose }: { onClose: () => void }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const toast = useToast();
-  const [form, setForm] = useState(emptyForm);
+  const form = useSchemaForm({ schema: walkInInput, initialValues: emptyForm, toInput: details });
   const [matches, setMatches] = useState<readonly PatientMatch[] | null>(null);
-
-  const details = () => ({
-    firstName: form.firstName,
-    lastName: form.lastName,
-    dateOfBirth: form.dateOfBirth,
-    email: form.email.trim() === '' ? undefined : form.email,
-    phone: form.phone.trim() === '' ? undefined : form.phone,
-  });
+  const showErrors = (error: unknown) => showServerErrors(form, error);
 
   const register = useMutation(
     trpc.patients.registerWalkIn.mutationOptions({
-      onSuccess: () => {
+      onSuccess: (_, input) => {
         onClose();
         // The row itself arrives over the queue subscription once the record is made.
-        toast({ title: 'Walk-in registered', body: `${fullName(form)} joins the queue in a moment.` });
+        showNotice({ title: 'Walk-in registered', body: `${fullName(input)} joins the queue in a moment.` });
       },
+      onError: showErrors,
     }),
   );
   // Confirming identity here is the desk's check of this person's ID against the record.
@@ -71,43 +76,32 @@ function WalkInForm({ onClose }: { onClose: () => void }) {
       if (found.length === 0) register.mutate(input);
       else setMatches(found);
     },
+    onError: showErrors,
   });
 
   const error = register.error ?? check.error ?? verify.error;
-  // Editing a field hides the matches found for the old details.
-  const field = fieldBinder(form, setForm, useFieldErrors(error), () => setMatches(null));
-  const formError = error ? queueErrorMessage(error) : null;
+  const formError = errorMessage(error);
   const busy = check.isPending || register.isPending || verify.isPending;
 
-
-  function submit(event: SubmitEvent<HTMLFormElement>) {
-    event.preventDefault();
+  function submit(values: typeof emptyForm) {
     register.reset();
     verify.reset();
-    check.mutate(details());
+    check.mutate(details(values));
   }
 
   return (
-    <form onSubmit={submit} noValidate>
+    // Editing a field hides the matches found for the old details.
+    <form onSubmit={form.onSubmit(submit)} onChange={() => setMatches(null)} noValidate>
       <Stack gap="sm">
-        {formError ? (
-          <Alert color="red" variant="light" title="Could not register the walk-in">
-            {formError}
-          </Alert>
-        ) : null}
+        <FormError message={formError} title="Could not register the walk-in" />
         <Group grow align="flex-start" gap="sm">
-          <TextInput label="First name" {...field('firstName')} withAsterisk data-autofocus />
-          <TextInput label="Last name" {...field('lastName')} withAsterisk />
+          <TextInput label="First name" {...form.getInputProps('firstName')} withAsterisk data-autofocus />
+          <TextInput label="Last name" {...form.getInputProps('lastName')} withAsterisk />
         </Group>
-        <TextInput
-          label="Date of birth"
-          type="date"
-          {...field('dateOfBirth')}
-          withAsterisk
-        />
+        <TextInput label="Date of birth" type="date" {...form.getInputProps('dateOfBirth')} withAsterisk />
         <Group grow align="flex-start" gap="sm">
-          <TextInput label="Email (optional)" type="email" autoComplete="off" {...field('email')} />
-          <TextInput label="Phone (optional)" type="tel" autoComplete="off" {...field('phone')} />
+          <TextInput label="Email (optional)" type="email" autoComplete="off" {...form.getInputProps('email')} />
+          <TextInput label="Phone (optional)" type="tel" autoComplete="off" {...form.getInputProps('phone')} />
         </Group>
         {matches ? (
           <Paper withBorder p="sm" radius="md" bg="yellow.0" component="section" aria-labelledby="walk-in-matches">
@@ -140,7 +134,7 @@ function WalkInForm({ onClose }: { onClose: () => void }) {
                           variant="light"
                           loading={register.isPending && register.variables.existingPatientId === match.id}
                           disabled={busy}
-                          onClick={() => register.mutate({ ...details(), existingPatientId: match.id })}
+                          onClick={() => register.mutate({ ...details(form.values), existingPatientId: match.id })}
                         >
                           {`Queue ${match.firstName} ${match.lastName}`}
                         </Button>
@@ -182,7 +176,7 @@ function WalkInForm({ onClose }: { onClose: () => void }) {
               variant="outline"
               loading={register.isPending && register.variables.existingPatientId === undefined}
               disabled={busy}
-              onClick={() => register.mutate(details())}
+              onClick={() => register.mutate(details(form.values))}
             >
               Register as new patient
             </Button>

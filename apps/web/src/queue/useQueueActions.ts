@@ -1,14 +1,19 @@
-import type { Acuity, QueueEntry, QueueStatus } from '@phos/shared';
+import type { Acuity, AppErrorCode, QueueEntry, QueueStatus } from '@phos/shared';
 import { useMutation } from '@tanstack/react-query';
 import { useCallback, useState } from 'react';
+import { appCodeOf, errorMessage } from '../errors';
 import { useTRPC } from '../trpc';
-import { isStaleOrRefused, queueErrorMessage } from './errors';
 
 export type RowAction =
-  | { kind: 'move'; to: Exclude<QueueStatus, 'with_clinician'> }
-  | { kind: 'send' }
-  | { kind: 'triage' }
-  | { kind: 'undo' };
+  { kind: 'move'; to: Exclude<QueueStatus, 'with_clinician'> } | { kind: 'send' } | { kind: 'triage' } | { kind: 'undo' };
+
+/** Refusals that a fresh look at the row explains, as opposed to a problem with what was typed. */
+const staleOrRefused: ReadonlySet<AppErrorCode> = new Set(['STALE_VERSION', 'INVALID_TRANSITION', 'NOT_FOUND', 'ALREADY_QUEUED']);
+
+function isStaleOrRefused(error: unknown): boolean {
+  const code = appCodeOf(error);
+  return code !== null && staleOrRefused.has(code);
+}
 
 export type OpenDialog = { kind: 'send' | 'triage'; entry: QueueEntry } | null;
 
@@ -42,7 +47,7 @@ export function useQueueActions() {
       return true;
     } catch (error) {
       if (isStaleOrRefused(error)) {
-        setNotice((current) => ({ key: (current?.key ?? 0) + 1, message: queueErrorMessage(error) ?? 'The change was refused' }));
+        setNotice((current) => ({ key: (current?.key ?? 0) + 1, message: errorMessage(error) ?? 'The change was refused' }));
         return true;
       }
       throw error;
@@ -58,7 +63,7 @@ export function useQueueActions() {
   const reportAny = useCallback(
     (entryId: string, write: () => Promise<unknown>) => {
       track(entryId, write).catch((error: unknown) => {
-        setNotice((current) => ({ key: (current?.key ?? 0) + 1, message: queueErrorMessage(error) ?? 'Something went wrong' }));
+        setNotice((current) => ({ key: (current?.key ?? 0) + 1, message: errorMessage(error) ?? 'Something went wrong' }));
       });
     },
     [track],

@@ -43,4 +43,3 @@ export function SessionGuard() {
     </Suspense>
   ) : null;
 }
-

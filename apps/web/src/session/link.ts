@@ -1,6 +1,7 @@
 import type { AppRouter } from '@phos/server/router';
-import { TRPCClientError, type TRPCLink } from '@trpc/client';
+import type { TRPCLink } from '@trpc/client';
 import { observable } from '@trpc/server/observable';
+import { appCodeOf } from '../errors';
 import type { SessionSignals } from './signals';
 
 /**
@@ -13,13 +14,13 @@ const notActivity = new Set(['auth.session', 'auth.logout']);
 const readsSession = new Set(['auth.me', 'auth.session']);
 
 /**
- * Wrong credentials at sign-in are UNAUTHORIZED too, but they end no session; nor does signing
- * out of a session that had already ended.
+ * Only the codes that say the session is gone end it: wrong credentials at sign-in are
+ * UNAUTHORIZED too but end nothing, nor does signing out of a session that had already ended.
  */
 function endsSession(path: string, error: unknown): boolean {
-  if (path === 'auth.login' || path === 'auth.logout' || !(error instanceof TRPCClientError)) return false;
-  const data = (error as TRPCClientError<AppRouter>).data;
-  return data?.code === 'UNAUTHORIZED' && data.appCode !== 'INVALID_CREDENTIALS';
+  if (path === 'auth.login' || path === 'auth.logout') return false;
+  const code = appCodeOf(error);
+  return code === 'SESSION_ENDED' || code === 'NOT_SIGNED_IN';
 }
 
 /**

@@ -66,7 +66,9 @@ export const adminRouter = router({
     .input(accountByIdInput)
     .output(accountOutput)
     .mutation(async ({ ctx, input }) => ({
-      account: await actOnAccount(ctx, 'admin.disableAccount', { targetUserId: input.id }, (tx) => disableAccount(tx, ctx.user.id, input.id)),
+      account: await actOnAccount(ctx, 'admin.disableAccount', { targetUserId: input.id }, (tx) =>
+        disableAccount(tx, ctx.user.id, input.id),
+      ),
     })),
 
   enableAccount: adminProcedure
@@ -81,7 +83,9 @@ export const adminRouter = router({
     .input(changeRoleInput)
     .output(accountOutput)
     .mutation(async ({ ctx, input }) => ({
-      account: await actOnAccount(ctx, 'admin.changeRole', { targetUserId: input.id, role: input.role }, (tx) => changeRole(tx, input.id, input.role)),
+      account: await actOnAccount(ctx, 'admin.changeRole', { targetUserId: input.id, role: input.role }, (tx) =>
+        changeRole(tx, input.id, input.role),
+      ),
     })),
 
   /** Sets a password the Admin hands over; the account is signed out everywhere. */

@@ -70,7 +70,10 @@ export const authRouter = router({
           }),
       });
       if (!retried) ctx.services.kickRelay();
-      ctx.log.info({ userId: user.id, registrationId, retried }, retried ? 'patient registration repeated; signed in' : 'patient registered');
+      ctx.log.info(
+        { userId: user.id, registrationId, retried },
+        retried ? 'patient registration repeated; signed in' : 'patient registered',
+      );
       ctx.sessionCookie.set(session.token);
       return { user };
     }),
@@ -95,9 +98,9 @@ export const authRouter = router({
   }),
 
   /** When this session idles out and when it ends regardless; reading it does not renew it. */
-  session: publicProcedure.output(sessionStateSchema.nullable()).query(({ ctx }) =>
-    ctx.user && ctx.session ? sessionState(ctx, ctx.user.role, ctx.session) : null,
-  ),
+  session: publicProcedure
+    .output(sessionStateSchema.nullable())
+    .query(({ ctx }) => (ctx.user && ctx.session ? sessionState(ctx, ctx.user.role, ctx.session) : null)),
 
   /** "Stay signed in": renews the idle end now and answers the new state. */
   keepAlive: authedProcedure.output(sessionStateSchema).mutation(async ({ ctx }) => {

@@ -33,12 +33,15 @@ export const notificationsRouter = router({
   }),
 
   /** The caller's new notifications, live, resuming from `lastEventId` like the queue stream. */
-  onNew: authedProcedure.meta(auditRead(noPatient)).input(queueOnChangeInput).subscription(async function* ({ ctx, input, signal }) {
-    for await (const event of streamEvents(ctx.db, ctx.services.hub, input?.lastEventId, signal)) {
-      if (event.type !== 'notifications.created') continue;
-      for (const { userId, ...notification } of event.payload.notifications) {
-        if (userId === ctx.user.id) yield tracked(event.id.toString(), notificationSchema.parse(notification));
+  onNew: authedProcedure
+    .meta(auditRead(noPatient))
+    .input(queueOnChangeInput)
+    .subscription(async function* ({ ctx, input, signal }) {
+      for await (const event of streamEvents(ctx.db, ctx.services.hub, input?.lastEventId, signal)) {
+        if (event.type !== 'notifications.created') continue;
+        for (const { userId, ...notification } of event.payload.notifications) {
+          if (userId === ctx.user.id) yield tracked(event.id.toString(), notificationSchema.parse(notification));
+        }
       }
-    }
-  }),
+    }),
 });

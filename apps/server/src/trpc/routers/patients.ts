@@ -13,7 +13,7 @@ import {
 import { tracked } from '@trpc/server';
 import { z } from 'zod';
 import type { Db } from '../../db/client.js';
-import { appendEvents, type LoggedEvent } from '../../events/log.js';
+import { commitAndAnnounce, type LoggedEvent } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
 import {
@@ -25,7 +25,9 @@ import {
   verifyIdentity,
   type PatientRow,
 } from '../../patients/patients.js';
-import { activeEntryForPatient, dismissDuplicateFlag, journeyOfPatient, latestEntryForPatient } from '../../queue/queue.js';
+import { activeEntryForPatient, latestEntryForPatient } from '../../queue/entries.js';
+import { journeyOfPatient } from '../../queue/journey.js';
+import { dismissDuplicateFlag } from '../../queue/transitions.js';
 import { auditRead, auditWrite, patientInInput, patientsInOutput } from '../auditTrail.js';
 import { staffRef } from '../staff.js';
 import { authedProcedure, providerProcedure, router } from '../trpc.js';
@@ -93,12 +95,11 @@ export const patientsRouter = router({
     .input(patientByIdInput)
     .output(patientSchema)
     .mutation(async ({ ctx, input }) => {
-      const { patient, lastEventId } = await ctx.db.transaction(async (tx) => {
-        const { patient, events } = await verifyIdentity(tx, input.id, staffRef(ctx.user));
-        await ctx.audit.record(tx, { patientIds: [patient.id], detail: { alreadyVerified: events.length === 0 } });
-        return { patient, lastEventId: events.length > 0 ? await appendEvents(tx, events) : null };
+      const { patient } = await commitAndAnnounce(ctx.services, async (tx) => {
+        const verified = await verifyIdentity(tx, input.id, staffRef(ctx.user));
+        await ctx.audit.record(tx, { patientIds: [verified.patient.id], detail: { alreadyVerified: verified.events.length === 0 } });
+        return verified;
       });
-      if (lastEventId !== null) ctx.services.announce(lastEventId);
       return patientView(ctx.db, patient, true);
     }),
 
@@ -116,16 +117,14 @@ export const patientsRouter = router({
     .output(z.object({ ok: z.literal(true) }))
     .mutation(async ({ ctx, input }) => {
       const by = staffRef(ctx.user);
-      const lastEventId = await ctx.db.transaction(async (tx) => {
+      await commitAndAnnounce(ctx.services, async (tx) => {
         if (!(await dismissPossibleDuplicate(tx, input.id))) {
           throw new AppError('NOT_FOUND', 'This patient is not flagged as a possible duplicate');
         }
         await ctx.audit.record(tx, { patientIds: [input.id] });
         const changes = await dismissDuplicateFlag(tx, input.id, by);
-        const events = changes.flatMap((change) => change.events);
-        return events.length > 0 ? appendEvents(tx, events) : null;
+        return { events: changes.flatMap((change) => change.events) };
       });
-      if (lastEventId !== null) ctx.services.announce(lastEventId);
       return { ok: true as const };
     }),
 

@@ -15,11 +15,12 @@ import {
   type StaffRef,
 } from '@phos/shared';
 import { z } from 'zod';
-import { commitWithEvents, headEventId, type LoggedEvent } from '../../events/log.js';
+import { commitAndAnnounce, headEventId, type LoggedEvent } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
 import { displayName, findUserById, listUsersByRole } from '../../identity/users.js';
-import { findEntry, listActiveEntries, transitionEntry, triageEntry, undoLastTransition } from '../../queue/queue.js';
+import { findEntry, listActiveEntries } from '../../queue/entries.js';
+import { transitionEntry, triageEntry, undoLastTransition } from '../../queue/transitions.js';
 import { findRoom, getAcuityTargets, listRooms } from '../../queue/settings.js';
 import { auditRead, auditWrite, idInInput, noPatient, patientsInOutput, type AboutCall } from '../auditTrail.js';
 import type { Context } from '../context.js';
@@ -81,9 +82,7 @@ export const queueRouter = router({
 
   /** What a dashboard needs besides the entries: targets per acuity, rooms and clinicians. */
   settings: providerProcedure
-    .output(
-      z.object({ targets: acuityTargetsSchema, rooms: z.array(roomSchema), clinicians: z.array(staffRefSchema) }),
-    )
+    .output(z.object({ targets: acuityTargetsSchema, rooms: z.array(roomSchema), clinicians: z.array(staffRefSchema) }))
     .query(async ({ ctx }) => {
       const [targets, rooms, providers] = await Promise.all([
         getAcuityTargets(ctx.db),
@@ -103,13 +102,19 @@ export const queueRouter = router({
       const clinician = seeing && input.clinicianId ? await clinicianRef(ctx, input.clinicianId) : undefined;
       const room = seeing && input.roomId ? await findRoom(ctx.db, input.roomId) : undefined;
       if (seeing && input.roomId && !room) throw new AppError('INVALID_INPUT', 'That room is not in use');
-      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
-        const change = await transitionEntry(tx, { entryId: input.entryId, expectedVersion: input.expectedVersion, to: input.to, by, clinician, room });
+      const { entry } = await commitAndAnnounce(ctx.services, async (tx) => {
+        const change = await transitionEntry(tx, {
+          entryId: input.entryId,
+          expectedVersion: input.expectedVersion,
+          to: input.to,
+          by,
+          clinician,
+          room,
+        });
         await ctx.audit.record(tx, aboutEntry(change.entry));
         return change;
       });
-      ctx.services.announce(lastEventId);
-      return { entry: result.entry };
+      return { entry };
     }),
 
   triage: providerProcedure
@@ -117,13 +122,12 @@ export const queueRouter = router({
     .input(triageInput)
     .output(entryOutput)
     .mutation(async ({ ctx, input }) => {
-      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
+      const { entry } = await commitAndAnnounce(ctx.services, async (tx) => {
         const change = await triageEntry(tx, { ...input, by: staffRef(ctx.user) });
         await ctx.audit.record(tx, aboutEntry(change.entry));
         return change;
       });
-      ctx.services.announce(lastEventId);
-      return { entry: result.entry };
+      return { entry };
     }),
 
   undo: providerProcedure
@@ -131,23 +135,25 @@ export const queueRouter = router({
     .input(undoInput)
     .output(entryOutput)
     .mutation(async ({ ctx, input }) => {
-      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
+      const { entry } = await commitAndAnnounce(ctx.services, async (tx) => {
         const change = await undoLastTransition(tx, { ...input, by: staffRef(ctx.user) });
         await ctx.audit.record(tx, aboutEntry(change.entry));
         return change;
       });
-      ctx.services.announce(lastEventId);
-      return { entry: result.entry };
+      return { entry };
     }),
 
   /**
    * Every queue change after `lastEventId`, once and in order, then live ones. Audited as the
    * stream opened; the rows it pushes are the list the dashboard read, kept current.
    */
-  onChange: providerProcedure.meta(auditRead(noPatient)).input(queueOnChangeInput).subscription(async function* ({ ctx, input, signal }) {
-    for await (const event of streamEvents(ctx.db, ctx.services.hub, input?.lastEventId, signal)) {
-      const change = toQueueChange(event);
-      if (change) yield tracked(event.id.toString(), queueChangeSchema.parse(change));
-    }
-  }),
+  onChange: providerProcedure
+    .meta(auditRead(noPatient))
+    .input(queueOnChangeInput)
+    .subscription(async function* ({ ctx, input, signal }) {
+      for await (const event of streamEvents(ctx.db, ctx.services.hub, input?.lastEventId, signal)) {
+        const change = toQueueChange(event);
+        if (change) yield tracked(event.id.toString(), queueChangeSchema.parse(change));
+      }
+    }),
 });

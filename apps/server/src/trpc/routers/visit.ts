@@ -5,7 +5,8 @@ import { headEventId } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { findPatientByUserId } from '../../patients/patients.js';
 import { registrationDelayedAt } from '../../patients/pending.js';
-import { latestEntryForPatient, placeInQueue } from '../../queue/queue.js';
+import { latestEntryForPatient } from '../../queue/entries.js';
+import { placeInQueue } from '../../queue/waitEstimate.js';
 import { auditRead, ownPatient, patientsInOutput } from '../auditTrail.js';
 import { patientProcedure, router } from '../trpc.js';
 

@@ -1,10 +1,16 @@
-import type { CarePlan } from '@phos/shared';
-import { Alert, Button, Group, Modal, Stack, Text, Textarea, TextInput } from '@mantine/core';
+import { draftCarePlanInput, type CarePlan } from '@phos/shared';
+import { Button, Group, Modal, Stack, Text, Textarea, TextInput } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useState, type SubmitEvent } from 'react';
+import { errorMessage } from '../errors';
+import { showServerErrors, useSchemaForm } from '../forms';
 import { useTRPC } from '../trpc';
-import { fieldBinder, useFieldErrors } from '../useFieldErrors';
-import { actionErrorOf } from './actionError';
+import { FormError } from '../components/FormError';
+
+interface PlanFields {
+  title: string;
+  goals: string;
+  instructions: string;
+}
 
 interface CarePlanFormModalProps {
   patientId: string;
@@ -27,10 +33,11 @@ export function CarePlanFormModal({ patientId, revising, opened, onClose }: Care
 function CarePlanForm({ patientId, revising, onDone }: { patientId: string; revising: CarePlan | null; onDone: () => void }) {
   const trpc = useTRPC();
   const queryClient = useQueryClient();
-  const [form, setForm] = useState({
-    title: revising?.title ?? '',
-    goals: revising?.goals ?? '',
-    instructions: revising?.instructions ?? '',
+  const toDraft = (values: PlanFields) => ({ patientId, ...values, ...(revising ? { replacesPlanId: revising.id } : {}) });
+  const form = useSchemaForm({
+    schema: draftCarePlanInput,
+    initialValues: { title: revising?.title ?? '', goals: revising?.goals ?? '', instructions: revising?.instructions ?? '' },
+    toInput: toDraft,
   });
 
   const draft = useMutation(
@@ -39,19 +46,13 @@ function CarePlanForm({ patientId, revising, onDone }: { patientId: string; revi
         await queryClient.invalidateQueries({ queryKey: trpc.carePlans.forPatient.queryKey({ id: patientId }) });
         onDone();
       },
+      onError: (error) => showServerErrors(form, error),
     }),
   );
-  const field = fieldBinder(form, setForm, useFieldErrors(draft.error));
-  const formError = actionErrorOf(draft.error);
-
-
-  function submit(event: SubmitEvent<HTMLFormElement>) {
-    event.preventDefault();
-    draft.mutate({ patientId, ...form, ...(revising ? { replacesPlanId: revising.id } : {}) });
-  }
+  const formError = errorMessage(draft.error);
 
   return (
-    <form onSubmit={submit} noValidate>
+    <form onSubmit={form.onSubmit((values) => draft.mutate(toDraft(values)))} noValidate>
       <Stack gap="sm">
         {revising ? (
           <Text size="sm" c="dimmed">
@@ -62,30 +63,12 @@ function CarePlanForm({ patientId, revising, onDone }: { patientId: string; revi
             The draft takes effect once it is approved.
           </Text>
         )}
-        {formError ? (
-          <Alert color="red" variant="light" title="Could not save the draft">
-            {formError}
-          </Alert>
-        ) : null}
-        <TextInput
-          label="Title"
-          {...field('title')}
-          maxLength={200}
-          withAsterisk
-          data-autofocus
-        />
-        <Textarea
-          label="Goals"
-          {...field('goals')}
-          autosize
-          minRows={3}
-          maxRows={10}
-          maxLength={5000}
-          withAsterisk
-        />
+        <FormError message={formError} title="Could not save the draft" />
+        <TextInput label="Title" {...form.getInputProps('title')} maxLength={200} withAsterisk data-autofocus />
+        <Textarea label="Goals" {...form.getInputProps('goals')} autosize minRows={3} maxRows={10} maxLength={5000} withAsterisk />
         <Textarea
           label="Instructions"
-          {...field('instructions')}
+          {...form.getInputProps('instructions')}
           autosize
           minRows={4}
           maxRows={14}

@@ -14,7 +14,8 @@ async function statusOf(db: Db, userId: string): Promise<RegistrationStatus> {
   return { state: 'pending', delayed: delayedAt !== null && delayedAt.getTime() <= Date.now() };
 }
 
-export const registrationRouter = router({
+/** A self-registered patient's view of their registration: pending until the worker has made their record. */
+export const registrantRouter = router({
   status: patientProcedure
     .meta(auditRead(patientsInOutput(({ patientId }: RegistrationStatus) => (patientId ? [patientId] : []))))
     .output(registrationStatusSchema)

@@ -3,7 +3,8 @@ import { Alert, Button, Group, Paper, Stack, Text, Title } from '@mantine/core';
 import { useQuery } from '@tanstack/react-query';
 import { useState } from 'react';
 import { FullPageLoader } from '../components/FullPageLoader';
-import { formErrorOf, useTRPC } from '../trpc';
+import { errorMessage } from '../errors';
+import { useTRPC } from '../trpc';
 import { CarePlanBody, CarePlanSignatures, CarePlanStatusBadge } from './CarePlanContent';
 import { CarePlanFormModal } from './CarePlanFormModal';
 import { ReviewCarePlanModal } from './ReviewCarePlanModal';
@@ -32,7 +33,7 @@ export function CarePlansSection({ patientId }: { patientId: string }) {
           <FullPageLoader />
         ) : plans.isError ? (
           <Alert color="red" variant="light" title="Could not load the care plans">
-            {formErrorOf(plans.error)}
+            {errorMessage(plans.error)}
           </Alert>
         ) : plans.data.plans.length === 0 ? (
           <Text c="dimmed">No care plans yet.</Text>

@@ -8,8 +8,8 @@ import {
   type CarePlan,
 } from '@phos/shared';
 import { z } from 'zod';
-import { approveCarePlan, carePlansOfPatient, draftCarePlan, findCarePlan, rejectCarePlan } from '../../careplans/careplans.js';
-import { commitWithEvents, headEventId } from '../../events/log.js';
+import { approveCarePlan, carePlansOfPatient, draftCarePlan, findCarePlan, rejectCarePlan } from '../../care-plans/care-plans.js';
+import { commitAndAnnounce, headEventId } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
 import { findPatient, findPatientByUserId } from '../../patients/patients.js';
@@ -59,13 +59,12 @@ export const carePlansRouter = router({
     .output(planOutput)
     .mutation(async ({ ctx, input }) => {
       if (!(await findPatient(ctx.db, input.patientId))) throw new AppError('NOT_FOUND', 'No such patient');
-      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
+      const { plan } = await commitAndAnnounce(ctx.services, async (tx) => {
         const change = await draftCarePlan(tx, input, staffRef(ctx.user));
         await ctx.audit.record(tx, aboutPlan(change.plan));
         return change;
       });
-      ctx.services.announce(lastEventId);
-      return { plan: result.plan };
+      return { plan };
     }),
 
   /** The signature: by a Provider other than the drafter (four eyes), never by an Admin. */
@@ -74,13 +73,12 @@ export const carePlansRouter = router({
     .input(approveCarePlanInput)
     .output(planOutput)
     .mutation(async ({ ctx, input }) => {
-      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
+      const { plan } = await commitAndAnnounce(ctx.services, async (tx) => {
         const change = await approveCarePlan(tx, input.planId, staffRef(ctx.user));
         await ctx.audit.record(tx, aboutPlan(change.plan));
         return change;
       });
-      ctx.services.announce(lastEventId);
-      return { plan: result.plan };
+      return { plan };
     }),
 
   /** A clinical judgement too, so Providers only; the drafter may withdraw their own draft this way. */
@@ -89,13 +87,12 @@ export const carePlansRouter = router({
     .input(rejectCarePlanInput)
     .output(planOutput)
     .mutation(async ({ ctx, input }) => {
-      const { result, lastEventId } = await commitWithEvents(ctx.db, async (tx) => {
+      const { plan } = await commitAndAnnounce(ctx.services, async (tx) => {
         const change = await rejectCarePlan(tx, input.planId, input.reason, staffRef(ctx.user));
         await ctx.audit.record(tx, aboutPlan(change.plan));
         return change;
       });
-      ctx.services.announce(lastEventId);
-      return { plan: result.plan };
+      return { plan };
     }),
 
   /**

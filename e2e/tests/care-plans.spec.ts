@@ -1,35 +1,9 @@
-import type { APIRequestContext, Page } from '@playwright/test';
-import {
-  adminCredentials,
-  expect,
-  fullName,
-  pageLive,
-  registerPatient,
-  signIn,
-  test,
-  trpcMutation,
-  uniquePerson,
-  type PersonDetails,
-} from '../fixtures';
-
-interface QueueEntry {
-  id: string;
-  patientId: string;
-  lastName: string;
-  version: number;
-}
-
-/** A tRPC query over HTTP: POST /trpc/<path> with the input as the JSON body (GET is refused), answer in result.data. */
-async function trpcQuery<T>(request: APIRequestContext, procedure: string, input?: unknown): Promise<T> {
-  const response = await request.post(`/trpc/${procedure}`, { data: input ?? {} });
-  const body: unknown = await response.json();
-  if (!response.ok()) throw new Error(`${procedure} failed with ${response.status()}: ${JSON.stringify(body)}`);
-  return (body as { result: { data: T } }).result.data;
-}
+import type { Page } from '@playwright/test';
+import { apiOver, expect, fullName, pageLive, registerPatient, test, uniquePerson, type Api, type PersonDetails } from '../fixtures';
 
 /** The person's queue entry, as staff see it now (its version is what a move must name). */
-async function queueEntryOf(request: APIRequestContext, person: PersonDetails): Promise<QueueEntry> {
-  const { entries } = await trpcQuery<{ entries: QueueEntry[] }>(request, 'queue.list');
+async function queueEntryOf(api: Api, person: PersonDetails) {
+  const { entries } = await api.queue.list.query();
   const entry = entries.find((candidate) => candidate.lastName === person.lastName);
   if (!entry) throw new Error(`${person.lastName} is not in the queue`);
   return entry;
@@ -40,16 +14,16 @@ function carePlanCard(page: Page, title: string) {
 }
 
 test('a care plan drafted by one clinician is approved by another, live on both pages and for the patient', async ({
-  browser,
+  pageAs,
   provider,
   createAccount,
 }) => {
+  // Three people, three live pages: on a loaded 2-core machine this runs past the suite's 60 s.
+  test.setTimeout(120_000);
   const second = await createAccount('Provider');
   const person = uniquePerson('Cara');
   const title = `Asthma action plan ${person.lastName}`;
-  const contexts = await Promise.all([browser.newContext(), browser.newContext(), browser.newContext()]);
-  const [patient, clinicianA, clinicianB] = await Promise.all(contexts.map((context) => context.newPage()));
-  if (!patient || !clinicianA || !clinicianB) throw new Error('pages were not opened');
+  const [patient, clinicianA, clinicianB] = await Promise.all([pageAs('anonymous'), pageAs(provider), pageAs(second)]);
 
   await registerPatient(patient, person);
   await expect(patient).toHaveURL(/\/me$/);
@@ -57,10 +31,8 @@ test('a care plan drafted by one clinician is approved by another, live on both 
   // Self-registered: no clinical content until the desk has checked her ID.
   await expect(patient.getByText('after the front desk has checked your ID', { exact: false })).toBeVisible();
 
-  await signIn(clinicianA, provider);
-  const { patientId } = await queueEntryOf(clinicianA.request, person);
+  const { patientId } = await queueEntryOf(apiOver(clinicianA.request), person);
   await clinicianA.goto(`/patients/${patientId}`);
-  await signIn(clinicianB, second);
   await clinicianB.goto(`/patients/${patientId}`);
   for (const page of [clinicianA, clinicianB]) {
     await expect(page.getByRole('heading', { level: 1, name: `${person.firstName} ${person.lastName}` })).toBeVisible();
@@ -85,7 +57,9 @@ test('a care plan drafted by one clinician is approved by another, live on both 
   await expect(carePlanCard(clinicianA, title)).toContainText('Awaiting approval');
 
   // Four eyes: A may not approve their own draft.
-  await carePlanCard(clinicianA, title).getByRole('button', { name: /Review/ }).click();
+  await carePlanCard(clinicianA, title)
+    .getByRole('button', { name: /Review/ })
+    .click();
   const ownReview = clinicianA.getByRole('dialog', { name: 'Review care plan' });
   await expect(ownReview).toContainText('Another clinician must approve your draft');
   await expect(ownReview.getByRole('button', { name: 'Approve' })).toHaveCount(0);
@@ -138,22 +112,11 @@ test('a care plan drafted by one clinician is approved by another, live on both 
   await expect(draftV2OnA).toContainText('Rejected');
   await expect(draftV2OnA).toContainText('Two weeks is too soon to judge.');
   await expect(myPlans).toContainText('within 4 weeks');
-
-  await Promise.all(contexts.map((context) => context.close()));
 });
 
-test("the patient's page follows the visit through triage, the clinician and the end", async ({
-  page,
-  playwright,
-  baseURL,
-  provider,
-}) => {
-  const staff = await playwright.request.newContext({ baseURL });
-  await trpcMutation(staff, 'auth.login', adminCredentials());
-  const room = await trpcMutation<{ id: string; name: string }>(staff, 'admin.createRoom', {
-    name: `Room ${uniquePerson().lastName.slice(-4)}`,
-  });
-  await trpcMutation(staff, 'auth.login', { email: provider.email, password: provider.password });
+test("the patient's page follows the visit through triage, the clinician and the end", async ({ page, adminApi, apiAs, provider }) => {
+  const room = await adminApi.admin.createRoom.mutate({ name: `Room ${uniquePerson().lastName.slice(-4)}` });
+  const staff = await apiAs(provider);
 
   const person = uniquePerson('Milo');
   await registerPatient(page, person);
@@ -167,11 +130,11 @@ test("the patient's page follows the visit through triage, the clinician and the
   await expect(steps.getByRole('listitem').filter({ hasText: 'Waiting' })).toHaveAttribute('aria-current', 'step');
 
   let entry = await queueEntryOf(staff, person);
-  await trpcMutation(staff, 'queue.transition', { entryId: entry.id, expectedVersion: entry.version, to: 'in_triage' });
+  await staff.queue.transition.mutate({ entryId: entry.id, expectedVersion: entry.version, to: 'in_triage' });
   await expect(status).toContainText('A nurse is assessing you');
 
   entry = await queueEntryOf(staff, person);
-  await trpcMutation(staff, 'queue.transition', {
+  await staff.queue.transition.mutate({
     entryId: entry.id,
     expectedVersion: entry.version,
     to: 'with_clinician',
@@ -181,10 +144,8 @@ test("the patient's page follows the visit through triage, the clinician and the
   await expect(steps.getByRole('listitem').filter({ hasText: 'With clinician' })).toHaveAttribute('aria-current', 'step');
 
   entry = await queueEntryOf(staff, person);
-  await trpcMutation(staff, 'queue.transition', { entryId: entry.id, expectedVersion: entry.version, to: 'done' });
+  await staff.queue.transition.mutate({ entryId: entry.id, expectedVersion: entry.version, to: 'done' });
   await expect(status).toHaveText('Your visit is complete');
   // What the patient was told at the start is still there.
   await expect(page.getByText('Your registration was received', { exact: true })).toBeVisible();
-
-  await staff.dispose();
 });

@@ -1,12 +1,12 @@
 import type { CarePlan } from '@phos/shared';
-import { carePlanStatusLabels } from '@phos/shared';
+import { carePlanStatusLabels, rejectCarePlanInput } from '@phos/shared';
 import { Alert, Button, Group, Modal, Stack, Text, Textarea, Title } from '@mantine/core';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useState, type ReactNode, type SubmitEvent } from 'react';
+import { useState, type ReactNode } from 'react';
 import { useMe } from '../auth';
+import { errorMessage } from '../errors';
+import { showServerErrors, useSchemaForm } from '../forms';
 import { useTRPC } from '../trpc';
-import { useFieldErrors } from '../useFieldErrors';
-import { actionErrorOf } from './actionError';
 import { CarePlanBody, CarePlanSignatures, CarePlanStatusBadge } from './CarePlanContent';
 
 interface ReviewCarePlanModalProps {
@@ -31,7 +31,11 @@ function Review({ plan, onDone }: { plan: CarePlan; onDone: () => void }) {
   const isProvider = me?.role === 'Provider';
   const ownDraft = me?.id === plan.draftedBy.id;
   const [rejecting, setRejecting] = useState(false);
-  const [reason, setReason] = useState('');
+  const form = useSchemaForm({
+    schema: rejectCarePlanInput,
+    initialValues: { reason: '' },
+    toInput: (values) => ({ ...values, planId: plan.id }),
+  });
   const refetchPlans = () => queryClient.invalidateQueries({ queryKey: trpc.carePlans.forPatient.queryKey({ id: plan.patientId }) });
 
   const approve = useMutation(
@@ -48,23 +52,13 @@ function Review({ plan, onDone }: { plan: CarePlan; onDone: () => void }) {
         onDone();
         void refetchPlans();
       },
+      onError: (error) => showServerErrors(form, error),
     }),
   );
-  const { fieldErrors, markEdited } = useFieldErrors(reject.error);
-  const [reasonMissing, setReasonMissing] = useState(false);
-  const error = actionErrorOf(approve.error) ?? actionErrorOf(reject.error);
+  const error = errorMessage(approve.error) ?? errorMessage(reject.error);
   const busy = approve.isPending || reject.isPending;
   // Someone else may have decided while this dialog was open; the page refetched the plan.
   const stillDraft = plan.status === 'draft';
-
-  function confirmRejection(event: SubmitEvent<HTMLFormElement>) {
-    event.preventDefault();
-    if (reason.trim() === '') {
-      setReasonMissing(true);
-      return;
-    }
-    reject.mutate({ planId: plan.id, reason });
-  }
 
   return (
     <Stack gap="md">
@@ -98,19 +92,12 @@ function Review({ plan, onDone }: { plan: CarePlan; onDone: () => void }) {
           This plan is no longer awaiting approval: it is now {carePlanStatusLabels[plan.status].toLowerCase()}.
         </NoticeToClose>
       ) : rejecting ? (
-        <form onSubmit={confirmRejection} noValidate>
+        <form onSubmit={form.onSubmit((values) => reject.mutate({ ...values, planId: plan.id }))} noValidate>
           <Stack gap="sm">
             <Textarea
               label="Reason for rejection"
               description="The clinician who drafted the plan sees this."
-              value={reason}
-              onChange={(event) => {
-                const value = event.currentTarget.value;
-                markEdited('reason');
-                setReasonMissing(false);
-                setReason(value);
-              }}
-              error={reasonMissing ? 'Give a reason for rejecting the plan' : fieldErrors.reason}
+              {...form.getInputProps('reason')}
               autosize
               minRows={3}
               maxLength={2000}

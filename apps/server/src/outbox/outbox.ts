@@ -8,10 +8,7 @@ type Payload<T extends IntegrationEventType> = z.input<(typeof integrationEvents
 
 /** Writes an integration event in the caller's transaction; the relay delivers it after commit. */
 export async function writeOutbox<T extends IntegrationEventType>(tx: Db, type: T, payload: Payload<T>): Promise<string> {
-  const [row] = await tx
-    .insert(outbox)
-    .values({ type, version: integrationEvents[type].version, payload })
-    .returning({ id: outbox.id });
+  const [row] = await tx.insert(outbox).values({ type, version: integrationEvents[type].version, payload }).returning({ id: outbox.id });
   if (!row) throw new Error('outbox insert returned no row');
   return row.id;
 }

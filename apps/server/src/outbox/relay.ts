@@ -1,7 +1,7 @@
 import { asc, inArray, isNull } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
-import { coalesce } from './coalesce.js';
+import { coalesce } from '../coalesce.js';
 import { outbox } from './schema.js';
 
 export type OutboxRow = typeof outbox.$inferSelect;
@@ -32,12 +32,7 @@ export function createRelay({ db, deliver, log, intervalMs = 1000, batchSize = 1
 
   async function drain(): Promise<void> {
     for (;;) {
-      const rows = await db
-        .select()
-        .from(outbox)
-        .where(isNull(outbox.sentAt))
-        .orderBy(asc(outbox.createdAt))
-        .limit(batchSize);
+      const rows = await db.select().from(outbox).where(isNull(outbox.sentAt)).orderBy(asc(outbox.createdAt)).limit(batchSize);
       if (rows.length === 0) return;
       await deliver(rows);
       await db

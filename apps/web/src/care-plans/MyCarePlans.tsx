@@ -2,7 +2,8 @@ import { Alert, Paper, Stack, Text, Title } from '@mantine/core';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { useSubscription } from '@trpc/tanstack-react-query';
 import { formatDateTime } from '../format';
-import { formErrorOf, useTRPC } from '../trpc';
+import { errorMessage } from '../errors';
+import { useTRPC } from '../trpc';
 import { CarePlanBody } from './CarePlanContent';
 
 /** The signed-in Patient's active care plans, refetched whenever one becomes active. */
@@ -25,7 +26,7 @@ export function MyCarePlans() {
   } else if (plans.isError) {
     body = (
       <Alert color="red" variant="light" title="Could not load your care plans">
-        {formErrorOf(plans.error)}
+        {errorMessage(plans.error)}
       </Alert>
     );
   } else if (!plans.data.identityVerified) {

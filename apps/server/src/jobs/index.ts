@@ -1,0 +1,135 @@
+import type { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Db } from '../db/client.js';
+import type { UnreadableEvents } from '../events/unreadable.js';
+import { connectBlocking, type RedisTarget } from '../redis/connection.js';
+import { startNotifier, type Notifier } from './notifier.js';
+import { closeReconcileWorker, createReconcileQueue, scheduleReconcile, startReconcileWorker } from './reconciler.js';
+import { closeRegistrationWorker, startRegistrationWorker, type RegistrationJobData } from './registrations.js';
+import { closeSessionsWorker, createSessionsQueue, schedulePurge, startSessionsWorker } from './sessions.js';
+
+export interface WorkersOptions {
+  redisTarget: RedisTarget;
+  /** The process's fail-fast producer connection, for the scheduled queues. */
+  producer: Redis;
+  prefix: string;
+  /** The workers' database (their own pool on PostgreSQL). */
+  db: Db;
+  log: Logger;
+  /** The registrations queue the relay fills and the reconciler re-delivers to. */
+  registrations: Queue<RegistrationJobData>;
+  /** Tells every api instance that events up to this id are committed. */
+  announce: (lastEventId: bigint) => Promise<void>;
+  /** Where skipped events are counted: the process's hub's, so an Admin sees them in one place. */
+  unreadable: UnreadableEvents;
+  concurrency?: number | undefined;
+  jobTimeoutMs?: number | undefined;
+  notifierIntervalMs?: number | undefined;
+  sessionPurgeIntervalMs?: number | undefined;
+  reconcileIntervalMs?: number | undefined;
+  reconcileGraceMs?: number | undefined;
+}
+
+export interface Workers {
+  registrations: Worker<RegistrationJobData>;
+  notifier: Notifier;
+  /** Every BullMQ worker stops taking jobs now; they drain side by side, not one after another. */
+  stopTakingJobs(): void;
+  /**
+   * Stops every worker and closes their connections, in reverse order of start. With `jobsDeadline`,
+   * a worker whose jobs are still running when it passes is let go of: its jobs go back to the queue
+   * when their lock lapses (another worker's stall check).
+   */
+  close(jobsDeadline?: Promise<void>): Promise<void>;
+}
+
+/** Starts every background worker this process runs: registrations, the notifier, the sessions purge and the reconciler. */
+export async function startWorkers(options: WorkersOptions): Promise<Workers> {
+  const { redisTarget, producer, prefix, db, log } = options;
+  const cleanups: ((jobsDeadline: Promise<void> | undefined) => unknown)[] = [];
+  const bullWorkers: Worker[] = [];
+
+  /** A BullMQ worker needs a blocking connection of its own. */
+  const connect = () => {
+    const connection = connectBlocking(redisTarget);
+    connection.on('error', () => undefined); // reconnects by itself; the workers report failed jobs
+    cleanups.push(() => connection.disconnect());
+    return connection;
+  };
+  const track = <W extends Worker>(worker: W, closeIt: (worker: W) => Promise<void>): W => {
+    bullWorkers.push(worker);
+    cleanups.push(async (jobsDeadline) => {
+      const closing = closeIt(worker);
+      if (!jobsDeadline) return closing;
+      const inTime = await Promise.race([closing.then(() => true), jobsDeadline.then(() => false)]);
+      if (!inTime)
+        log.warn({ worker: worker.name }, 'jobs still running at the shutdown deadline; they go back to the queue when their lock lapses');
+    });
+    return worker;
+  };
+  const close = async (jobsDeadline?: Promise<void>) => {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup(jobsDeadline);
+      } catch (error) {
+        log.error({ err: error }, 'worker shutdown step failed');
+      }
+    }
+  };
+
+  try {
+    const registrations = track(
+      startRegistrationWorker({
+        connection: connect(),
+        prefix,
+        concurrency: options.concurrency,
+        jobTimeoutMs: options.jobTimeoutMs,
+        deps: { db, log, announce: options.announce },
+      }),
+      closeRegistrationWorker,
+    );
+
+    const notifier = await startNotifier({
+      db,
+      subscriber: connect(),
+      prefix,
+      log,
+      announce: options.announce,
+      intervalMs: options.notifierIntervalMs,
+      unreadable: options.unreadable,
+    });
+    cleanups.push(() => notifier.stop());
+
+    const sessionsQueue = createSessionsQueue(producer, prefix);
+    sessionsQueue.on('error', () => undefined); // its connection reconnects by itself
+    cleanups.push(() => sessionsQueue.close());
+    await schedulePurge(sessionsQueue, options.sessionPurgeIntervalMs ?? 5 * 60_000);
+    track(startSessionsWorker({ connection: connect(), prefix, deps: { db, log } }), closeSessionsWorker);
+
+    const reconcileQueue = createReconcileQueue(producer, prefix);
+    reconcileQueue.on('error', () => undefined); // its connection reconnects by itself
+    cleanups.push(() => reconcileQueue.close());
+    await scheduleReconcile(reconcileQueue, options.reconcileIntervalMs ?? 30_000);
+    track(
+      startReconcileWorker({
+        connection: connect(),
+        prefix,
+        deps: { db, log, registrations: options.registrations, graceMs: options.reconcileGraceMs ?? 60_000 },
+      }),
+      closeReconcileWorker,
+    );
+
+    return {
+      registrations,
+      notifier,
+      stopTakingJobs() {
+        for (const worker of bullWorkers) void worker.close().catch(() => undefined);
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
