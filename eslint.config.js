@@ -35,7 +35,7 @@ const serverModules = {
 };
 /** The modules that are single files at the root of src/ (the plugin's elements are folders). */
 const singleFiles = {
-  kernel: ['errors.ts', 'coalesce.ts', 'data-dir.ts', 'logging.ts'],
+  kernel: ['errors.ts', 'coalesce.ts', 'data-dir.ts', 'logging.ts', 'shutdown.ts'],
   env: ['env.ts'],
   services: ['services.ts'],
   app: ['app.ts'],

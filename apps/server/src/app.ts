@@ -14,6 +14,7 @@ import { connectBlocking, connectBounded, connectFailFast, type RedisTarget } fr
 import { startEmbeddedRedis } from './redis/embedded.js';
 import { errorCode } from './logging.js';
 import type { Services } from './services.js';
+import { createShutdown } from './shutdown.js';
 import { createStreamRegistry, publishRevoked } from './trpc/streams.js';
 
 export interface PhosConfig {
@@ -160,7 +161,7 @@ export function configFromEnv(
 /** Connects, migrates and starts what this process runs. `close` undoes it in reverse. */
 export async function startPhos(config: PhosConfig): Promise<Phos> {
   const { log } = config;
-  const cleanups: (() => unknown)[] = [];
+  const shutdown = createShutdown(log);
   let workers: Workers | undefined;
   /** Set when a shutdown has a deadline for jobs: each worker's close waits for its jobs until then only. */
   let jobsDeadline: Promise<void> | undefined;
@@ -170,20 +171,14 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       jobsDeadline = new Promise((resolve) => setTimeout(resolve, timeLeft).unref());
       workers?.stopTakingJobs();
     }
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (error) {
-        log.error({ err: error }, 'shutdown step failed');
-      }
-    }
+    await shutdown.run();
   };
 
   try {
     let redisTarget: RedisTarget;
     if ('embeddedDir' in config.redis) {
       const embeddedRedis = await startEmbeddedRedis(config.redis.embeddedDir);
-      cleanups.push(() => embeddedRedis.stop());
+      shutdown.add('embedded Redis', () => embeddedRedis.stop());
       redisTarget = { path: embeddedRedis.socketPath };
     } else {
       redisTarget = config.redis;
@@ -199,7 +194,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
             ...(config.runs === 'worker' ? { max: (config.workerConcurrency ?? 8) + 4 } : {}),
           })
         : connectPglite('pgliteDir' in config.database ? config.database.pgliteDir : undefined);
-    cleanups.push(() => database.close());
+    shutdown.add('database', () => database.close());
     const { db } = database;
     let workerDatabase = database;
     if (postgresUrl !== undefined && config.runs === 'all') {
@@ -210,8 +205,8 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
         timeouts: config.databaseTimeouts,
       });
       const opened = workerDatabase;
-      // Pushed now, so it closes after the workers that use it (cleanups run in reverse).
-      cleanups.push(() => opened.close());
+      // Pushed now, so it closes after the workers that use it (steps run in reverse).
+      shutdown.add('worker database', () => opened.close());
     }
     const workerDb = workerDatabase.db;
     await database.withStartupLock(async () => {
@@ -224,22 +219,22 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
 
     const producer = connectFailFast(redisTarget);
     producer.on('error', () => undefined); // reconnects by itself; the relay reports failed passes
-    cleanups.push(() => producer.disconnect());
+    shutdown.add('producer connection', () => producer.disconnect());
     const queue = createRegistrationsQueue(producer, config.prefix);
     queue.on('error', () => undefined); // the relay and the reconciler report their failed passes
-    cleanups.push(() => queue.close());
+    shutdown.add('registrations queue', () => queue.close());
 
     const publisher = connectBlocking(redisTarget);
     publisher.on('error', () => undefined);
-    cleanups.push(() => publisher.disconnect());
+    shutdown.add('publisher connection', () => publisher.disconnect());
 
     const relay = createRelay({ db, deliver: deliverRegistrations(queue), log, intervalMs: config.relayIntervalMs });
     relay.start();
-    cleanups.push(() => relay.stop());
+    shutdown.add('outbox relay', () => relay.stop());
 
     const subscriber = connectBlocking(redisTarget, { lazyConnect: config.runs === 'worker' });
     subscriber.on('error', () => undefined);
-    cleanups.push(() => subscriber.disconnect());
+    shutdown.add('events subscriber', () => subscriber.disconnect());
     const hub = createEventHub({
       db,
       subscriber,
@@ -250,13 +245,13 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     // A worker-only process serves no subscriptions: its hub stays unstarted and unconnected.
     if (config.runs !== 'worker') {
       await hub.start();
-      cleanups.push(() => hub.stop());
+      shutdown.add('event hub', () => hub.stop());
     }
 
     // Revocations get their own subscriber: the hub's reads the log on any message it receives.
     const revocations = connectBlocking(redisTarget, { lazyConnect: config.runs === 'worker' });
     revocations.on('error', () => undefined);
-    cleanups.push(() => revocations.disconnect());
+    shutdown.add('revocations subscriber', () => revocations.disconnect());
     const streams = createStreamRegistry({
       db,
       subscriber: revocations,
@@ -267,7 +262,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     });
     if (config.runs !== 'worker') {
       await streams.start();
-      cleanups.push(() => streams.stop());
+      shutdown.add('streams', () => streams.stop());
     }
 
     if (config.runs !== 'api') {
@@ -288,7 +283,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
         reconcileGraceMs: config.reconcileGraceMs,
       });
       workers = started;
-      cleanups.push(() => started.close(jobsDeadline));
+      shutdown.add('workers', () => started.close(jobsDeadline));
     }
     const worker = workers?.registrations;
     void relay.kick();
@@ -296,14 +291,14 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     // Its own connection with a bounded wait: a sign-in is answered (refused) while Redis is away.
     const throttleRedis = connectBounded(redisTarget);
     throttleRedis.on('error', () => undefined);
-    cleanups.push(() => throttleRedis.disconnect());
+    shutdown.add('throttle connection', () => throttleRedis.disconnect());
     const signIn = createSignInGuard({ redis: throttleRedis, prefix: config.prefix, log, limits: config.signInLimits });
 
     // Health pings get their own connection, whose commands give up with the check: the
     // producer's would stay queued behind a paused Redis.
     const healthRedis = connectBounded(redisTarget, HEALTH_TIMEOUT_MS);
     healthRedis.on('error', () => undefined);
-    cleanups.push(() => healthRedis.disconnect());
+    shutdown.add('health connection', () => healthRedis.disconnect());
 
     const services: Services = {
       db,

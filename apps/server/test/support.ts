@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import pino from 'pino';
 import { isTrackedEnvelope, TRPCError, type TrackedEnvelope } from '@trpc/server';
 import { count, eq, sql } from 'drizzle-orm';
 import { inject } from 'vitest';
@@ -13,7 +15,7 @@ import { patients } from '../src/patients/schema.js';
 import { queueEntries } from '../src/queue/schema.js';
 import { addToQueue } from '../src/queue/transitions.js';
 import { redisOptions, type RedisTarget } from '../src/redis/connection.js';
-import { createContextInner, silentLogger, type SessionCookie } from '../src/trpc/context.js';
+import { createContextInner, type SessionCookie } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
 
 /** The PostgreSQL server to test against; PGlite in memory when unset. */
@@ -61,6 +63,17 @@ export async function deleteRedisKeys(target: RedisTarget, prefix: string): Prom
  * Starts Phos on its own database and Redis prefix, torn down when the calling test (or, from a
  * `beforeAll`, the file) finishes.
  */
+/** Silent but for a shutdown step that hangs, so a test whose cleanup times out says which step. */
+const shutdownReporter = pino(
+  { level: 'warn' },
+  new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (chunk.includes('"msg":"shutdown step')) process.stderr.write(chunk);
+      done();
+    },
+  }),
+);
+
 export async function startTestPhos(overrides: Partial<PhosConfig> = {}): Promise<Phos & { prefix: string; cleanup: () => Promise<void> }> {
   const database = await freshDatabase();
   const redis = overrides.redis ?? inject('redisTarget');
@@ -70,7 +83,7 @@ export async function startTestPhos(overrides: Partial<PhosConfig> = {}): Promis
     redis,
     prefix,
     runs: 'all',
-    log: silentLogger,
+    log: shutdownReporter,
     relayIntervalMs: 200,
     hubSafetyIntervalMs: 500,
     ...overrides,

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import type { UnreadableEvents } from '../events/unreadable.js';
 import { connectBlocking, type RedisTarget } from '../redis/connection.js';
+import { createShutdown } from '../shutdown.js';
 import { startNotifier, type Notifier } from './notifier.js';
 import { closeReconcileWorker, createReconcileQueue, scheduleReconcile, startReconcileWorker } from './reconciler.js';
 import { closeRegistrationWorker, startRegistrationWorker, type RegistrationJobData } from './registrations.js';
@@ -47,19 +48,19 @@ export interface Workers {
 /** Starts every background worker this process runs: registrations, the notifier, the sessions purge and the reconciler. */
 export async function startWorkers(options: WorkersOptions): Promise<Workers> {
   const { redisTarget, producer, prefix, db, log } = options;
-  const cleanups: ((jobsDeadline: Promise<void> | undefined) => unknown)[] = [];
+  const shutdown = createShutdown<[jobsDeadline: Promise<void> | undefined]>(log);
   const bullWorkers: Worker[] = [];
 
   /** A BullMQ worker needs a blocking connection of its own. */
   const connect = () => {
     const connection = connectBlocking(redisTarget);
     connection.on('error', () => undefined); // reconnects by itself; the workers report failed jobs
-    cleanups.push(() => connection.disconnect());
+    shutdown.add('worker connection', () => connection.disconnect());
     return connection;
   };
   const track = <W extends Worker>(worker: W, closeIt: (worker: W) => Promise<void>): W => {
     bullWorkers.push(worker);
-    cleanups.push(async (jobsDeadline) => {
+    shutdown.add(`${worker.name} worker`, async (jobsDeadline) => {
       const closing = closeIt(worker);
       if (!jobsDeadline) return closing;
       const inTime = await Promise.race([closing.then(() => true), jobsDeadline.then(() => false)]);
@@ -68,15 +69,7 @@ export async function startWorkers(options: WorkersOptions): Promise<Workers> {
     });
     return worker;
   };
-  const close = async (jobsDeadline?: Promise<void>) => {
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup(jobsDeadline);
-      } catch (error) {
-        log.error({ err: error }, 'worker shutdown step failed');
-      }
-    }
-  };
+  const close = (jobsDeadline?: Promise<void>) => shutdown.run(jobsDeadline);
 
   try {
     const registrations = track(
@@ -99,17 +92,17 @@ export async function startWorkers(options: WorkersOptions): Promise<Workers> {
       intervalMs: options.notifierIntervalMs,
       unreadable: options.unreadable,
     });
-    cleanups.push(() => notifier.stop());
+    shutdown.add('notifier', () => notifier.stop());
 
     const sessionsQueue = createSessionsQueue(producer, prefix);
     sessionsQueue.on('error', () => undefined); // its connection reconnects by itself
-    cleanups.push(() => sessionsQueue.close());
+    shutdown.add('sessions queue', () => sessionsQueue.close());
     await schedulePurge(sessionsQueue, options.sessionPurgeIntervalMs ?? 5 * 60_000);
     track(startSessionsWorker({ connection: connect(), prefix, deps: { db, log } }), closeSessionsWorker);
 
     const reconcileQueue = createReconcileQueue(producer, prefix);
     reconcileQueue.on('error', () => undefined); // its connection reconnects by itself
-    cleanups.push(() => reconcileQueue.close());
+    shutdown.add('reconcile queue', () => reconcileQueue.close());
     await scheduleReconcile(reconcileQueue, options.reconcileIntervalMs ?? 30_000);
     track(
       startReconcileWorker({
