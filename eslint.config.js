@@ -21,7 +21,8 @@ const serverModules = {
   events: ['db', 'kernel'],
   identity: ['db', 'outbox', 'kernel'],
   patients: ['db', 'outbox', 'kernel'],
-  queue: ['db', 'kernel'],
+  // events: the visit board (queue/board.ts) listens to the process's event hub.
+  queue: ['db', 'events', 'kernel'],
   'care-plans': ['db', 'kernel'],
   notifications: ['db', 'events', 'kernel'],
   audit: ['db', 'redis', 'env', 'kernel'],

@@ -156,6 +156,8 @@ async function startPhos({ databaseUrl, prefix, admin }) {
       PHOS_DATA_DIR: dataDir,
       PHOS_ADMIN_EMAIL: admin.email,
       PHOS_ADMIN_PASSWORD: admin.password,
+      // Every registration comes from the bench's one address.
+      PHOS_REGISTER_MAX_PER_ADDRESS: '1000000',
       LOG_LEVEL: 'warn',
     },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -320,7 +322,10 @@ async function runPhos(databaseUrl, runId) {
       for (let i = 0; i < N; i++) {
         const wait = t0 + i * gap - performance.now();
         if (wait > 1) await delay(wait);
-        pending.push(register(i));
+        const registration = register(i);
+        // Awaited below with the others; meanwhile a failure must not crash the bench before its cleanup.
+        registration.catch(() => undefined);
+        pending.push(registration);
       }
       await Promise.all(pending);
     } else {

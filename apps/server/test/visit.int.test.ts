@@ -1,8 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { User } from '@phos/shared';
+import type { QueueStatus, User, Visit } from '@phos/shared';
 import { createContextInner } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
-import { callerFor, collect, createStaff, eventually, patientInput, queueDirectly, startTestPhos, type TestPhos } from './support.js';
+import {
+  callerFor,
+  collect,
+  createPatient,
+  createStaff,
+  eventually,
+  patientInput,
+  queueDirectly,
+  startTestPhos,
+  type TestPhos,
+} from './support.js';
 
 describe("the patient's own visit", () => {
   let phos: TestPhos;
@@ -53,4 +63,207 @@ describe("the patient's own visit", () => {
     await expect(callerFor(phos, clinician).visit.mine()).rejects.toMatchObject({ code: 'FORBIDDEN' });
     await expect(callerFor(phos).visit.mine()).rejects.toMatchObject({ code: 'UNAUTHORIZED' });
   });
+});
+
+/** A Patient with a queue entry, and its own caller. */
+async function queuedPatient(phos: TestPhos, lastName: string) {
+  const user = await createPatient(phos, { lastName });
+  const caller = callerFor(phos, user);
+  const visit = await eventually(async () => {
+    const now = await caller.visit.mine();
+    return now.stage === 'waiting' ? now : undefined;
+  });
+  return { user, caller, patientId: visit.patientId ?? '' };
+}
+
+/** A live `visit.onMine` with the moment each visit arrived. */
+function watchVisit(phos: TestPhos, user: User) {
+  const controller = new AbortController();
+  const caller = createCaller(createContextInner({ services: phos.services, user }), { signal: controller.signal });
+  const arrivals: { visit: Visit; at: number }[] = [];
+  const ended = (async () => {
+    try {
+      for await (const visit of await caller.visit.onMine()) arrivals.push({ visit, at: Date.now() });
+    } catch (error) {
+      if (!controller.signal.aborted) throw error;
+    }
+  })();
+  ended.catch(() => undefined);
+  const latest = () => arrivals.at(-1)?.visit;
+  return {
+    arrivals,
+    latest,
+    until: (check: (visit: Visit) => boolean, timeoutMs?: number) =>
+      eventually(() => {
+        const visit = latest();
+        return Promise.resolve(visit && check(visit) ? visit : undefined);
+      }, timeoutMs),
+    stop: async () => {
+      controller.abort();
+      await ended;
+    },
+  };
+}
+
+/**
+ * Counts the statements sent to the database outside transactions that read the queue or patients:
+ * what computing visits costs, without the relay's and the hub's own timers.
+ */
+function countVisitReads(phos: TestPhos) {
+  const client = (phos.services.db as unknown as { $client: { query: (...args: unknown[]) => Promise<unknown> } }).$client;
+  const original = client.query;
+  let count = 0;
+  client.query = function (this: unknown, ...args: unknown[]) {
+    const [query] = args;
+    const text = typeof query === 'string' ? query : ((query as { text?: string } | undefined)?.text ?? '');
+    if (/"(queue_entries|queue_transitions|patients)"/.test(text)) count += 1;
+    return original.apply(this, args);
+  };
+  return {
+    reset: () => (count = 0),
+    get count() {
+      return count;
+    },
+    restore: () => {
+      client.query = original;
+    },
+  };
+}
+
+describe('live visits, many watching', () => {
+  let phos: TestPhos;
+  let clinician: User;
+  let staff: ReturnType<typeof callerFor>;
+
+  beforeAll(async () => {
+    phos = await startTestPhos();
+    clinician = await createStaff(phos, 'Provider', { firstName: 'Ned', lastName: 'Nurse' });
+    staff = callerFor(phos, clinician);
+  });
+  afterAll(() => phos.cleanup());
+
+  async function entryOf(patientId: string) {
+    const { entries } = await staff.queue.list();
+    const entry = entries.find((candidate) => candidate.patientId === patientId);
+    if (!entry) throw new Error('no entry');
+    return entry;
+  }
+
+  it('ends each subscriber on the same visit as a fresh visit.mine, through a series of queue moves', async () => {
+    const patients = [];
+    for (const name of ['Ava', 'Ben', 'Cal', 'Dot']) patients.push(await queuedPatient(phos, name));
+    const watchers = patients.map((patient) => watchVisit(phos, patient.user));
+    try {
+      await Promise.all(watchers.map((watcher) => watcher.until((visit) => visit.stage === 'waiting')));
+      const [ava, ben, cal, dot] = patients.map((patient) => patient.patientId);
+      if (!ava || !ben || !cal || !dot) throw new Error('four patients expected');
+
+      const move = async (patientId: string, to: QueueStatus) => {
+        const entry = await entryOf(patientId);
+        await staff.queue.transition({ entryId: entry.id, expectedVersion: entry.version, to });
+      };
+      await move(ava, 'in_triage');
+      const a = await entryOf(ava);
+      await staff.queue.triage({ entryId: a.id, expectedVersion: a.version, acuity: 4 });
+      await move(ben, 'with_clinician');
+      await move(cal, 'in_triage');
+      // A new arrival, more acute than everyone in line: ahead of them all.
+      const urgent = await queueDirectly(phos, { lastName: 'Urgent' });
+      await staff.queue.transition({ entryId: urgent.id, expectedVersion: urgent.version, to: 'in_triage' });
+      await staff.queue.triage({ entryId: urgent.id, expectedVersion: urgent.version + 1, acuity: 1 });
+      await move(ben, 'done');
+      await move(cal, 'with_clinician');
+
+      for (const [index, patient] of patients.entries()) {
+        const expected = await patient.caller.visit.mine();
+        const watcher = watchers[index];
+        if (!watcher) throw new Error('watcher expected');
+        // Position changes may wait up to 3 s before they are delivered.
+        await watcher.until((visit) => JSON.stringify(visit) === JSON.stringify(expected), 15_000);
+      }
+      expect(watchers.map((watcher) => watcher.latest())).toMatchObject([
+        { stage: 'in_triage', position: 2 },
+        { stage: 'done', position: null },
+        { stage: 'with_clinician', clinicianName: 'Ned Nurse', position: null },
+        { stage: 'waiting', position: 3 },
+      ]);
+    } finally {
+      await Promise.all(watchers.map((watcher) => watcher.stop()));
+    }
+  });
+
+  it('delivers a stage change at once while a position change waits its turn, and still delivers that', async () => {
+    const ahead = [
+      await queueDirectly(phos, { lastName: 'First', minutesAgo: 90 }),
+      await queueDirectly(phos, { lastName: 'Second', minutesAgo: 80 }),
+    ];
+    const patient = await queuedPatient(phos, 'Eve');
+    const watcher = watchVisit(phos, patient.user);
+    try {
+      const first = await watcher.until((visit) => visit.stage === 'waiting');
+      const [one, two] = ahead;
+      if (!one || !two) throw new Error('two entries expected');
+
+      // A position-only change right after the first visit: held until 3 s after it, then delivered.
+      const sentAt = watcher.arrivals.at(-1)?.at ?? 0;
+      await staff.queue.transition({ entryId: one.id, expectedVersion: one.version, to: 'with_clinician' });
+      const moved = await watcher.until((visit) => visit.position === (first.position ?? 0) - 1, 15_000);
+      expect(moved.stage).toBe('waiting');
+      expect((watcher.arrivals.at(-1)?.at ?? 0) - sentAt).toBeGreaterThanOrEqual(2_900);
+
+      // Another position change, held again; then the patient is called in, which arrives at once with the latest place.
+      const count = watcher.arrivals.length;
+      await staff.queue.transition({ entryId: two.id, expectedVersion: two.version, to: 'with_clinician' });
+      const mine = await entryOf(patient.patientId);
+      const calledAt = Date.now();
+      await staff.queue.transition({ entryId: mine.id, expectedVersion: mine.version, to: 'in_triage' });
+      const triaged = await watcher.until((visit) => visit.stage === 'in_triage', 15_000);
+      expect((watcher.arrivals.at(-1)?.at ?? 0) - calledAt).toBeLessThan(2_000);
+      expect(triaged.position).toBe((moved.position ?? 0) - 1);
+      expect(
+        watcher.arrivals.slice(count).every((arrival) => arrival.visit.stage === 'in_triage' || arrival.visit.position === moved.position),
+      ).toBe(true);
+    } finally {
+      await watcher.stop();
+    }
+  });
+
+  it('costs the same number of statements per queue event with 2 or 20 subscribers', async () => {
+    const patients = [];
+    for (let index = 0; index < 20; index += 1) patients.push(await queuedPatient(phos, `Crowd${index}`));
+    const counter = countVisitReads(phos);
+    const perEvent: Record<number, number> = {};
+    try {
+      for (const watching of [2, 20]) {
+        const events = 2;
+        const ahead = [];
+        for (let index = 0; index < events; index += 1)
+          ahead.push(await queueDirectly(phos, { lastName: `Ahead${watching}-${index}`, minutesAgo: 500 }));
+        // Those arrivals reach the hub before anyone watches, so no pass for them falls in the count.
+        await phos.services.hub.pump();
+        const watchers = patients.slice(0, watching).map((patient) => watchVisit(phos, patient.user));
+        try {
+          const initial = await Promise.all(watchers.map((watcher) => watcher.until((visit) => visit.stage === 'waiting')));
+          let positions = initial.map((visit) => visit.position ?? 0);
+          counter.reset();
+          for (const entry of ahead) {
+            await staff.queue.transition({ entryId: entry.id, expectedVersion: entry.version, to: 'with_clinician' });
+            const expected = positions.map((position) => position - 1);
+            await Promise.all(watchers.map((watcher, index) => watcher.until((visit) => visit.position === expected[index], 15_000)));
+            positions = expected;
+          }
+          perEvent[watching] = counter.count / events;
+        } finally {
+          await Promise.all(watchers.map((watcher) => watcher.stop()));
+        }
+      }
+    } finally {
+      counter.restore();
+    }
+    console.log(`visit reads per queue event: ${JSON.stringify(perEvent)}`);
+    // One pass of the board is four statements; an event of the clinic's own in a window (an overdue alert) may add one pass.
+    // Reading per subscriber, 20 cost about 100 statements per event.
+    expect(Math.abs((perEvent[20] ?? 0) - (perEvent[2] ?? 0))).toBeLessThanOrEqual(4);
+    expect(perEvent[20]).toBeLessThanOrEqual(8);
+  }, 120_000);
 });

@@ -1,12 +1,16 @@
-import { EventEmitter, on } from 'node:events';
+import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { coalesce } from '../coalesce.js';
+import { AppError } from '../errors.js';
 import { headEventId, readEventsAfter, type LogPage } from './log.js';
 import { createUnreadableEvents, type UnreadableEvents } from './unreadable.js';
 
 const BATCH = 'batch';
+
+/** How many pages a listener may leave unread before it is ended (see `listen`). */
+export const DEFAULT_MAX_BACKLOG_PAGES = 256;
 
 export interface EventHub {
   start(): Promise<void>;
@@ -14,9 +18,12 @@ export interface EventHub {
   /**
    * Pages of newly committed events, in id order, from the moment of the call. Each covers the
    * ids after the previous one's `lastId`, unreadable ones included, so a listener's position
-   * moves past those too.
+   * moves past those too. Ends as soon as `signal` aborts, dropping what it had not read; fails
+   * with BUSY (retryable: the client reconnects from its last id) once it falls too far behind.
    */
   listen(signal: AbortSignal | undefined): AsyncIterable<LogPage>;
+  /** How many listeners are open now: each one a subscription of this process. */
+  listenerCount(): number;
   /** Reads the log now; pub/sub messages and a safety timer call it too. */
   pump(): Promise<void>;
   /** What this process skipped, shared by its hub, its subscriptions and its notifier. */
@@ -37,8 +44,16 @@ export async function publishCommitted(redis: Redis, prefix: string, lastId: big
  * only wakes it; the log is the source of truth, so a dropped message delays an event by at most
  * one safety interval and loses nothing.
  */
-export function createEventHub(options: { db: Db; subscriber: Redis; prefix: string; log: Logger; safetyIntervalMs?: number }): EventHub {
-  const { db, subscriber, prefix, log, safetyIntervalMs = 2000 } = options;
+export function createEventHub(options: {
+  db: Db;
+  subscriber: Redis;
+  prefix: string;
+  log: Logger;
+  safetyIntervalMs?: number;
+  /** Pages a listener may leave unread; past that it is ended (tests lower it). */
+  maxBacklogPages?: number;
+}): EventHub {
+  const { db, subscriber, prefix, log, safetyIntervalMs = 2000, maxBacklogPages = DEFAULT_MAX_BACKLOG_PAGES } = options;
   const unreadable = createUnreadableEvents(log);
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
@@ -81,18 +96,82 @@ export function createEventHub(options: { db: Db; subscriber: Redis; prefix: str
     },
     pump,
     unreadable,
-    listen(signal) {
-      // `on` registers its listener now, not on the first `next()`: nothing committed after this
-      // call can slip past a subscription that replays the log before iterating.
-      const batches = on(emitter, BATCH, { signal });
-      return (async function* () {
-        try {
-          for await (const [page] of batches) yield page as LogPage;
-        } catch (error) {
-          if (signal?.aborted) return;
-          throw error;
+    listen: (signal) => listenBounded(emitter, signal, maxBacklogPages),
+    listenerCount: () => emitter.listenerCount(BATCH),
+  };
+}
+
+/** Why a listener was ended: it fell behind. Says nothing about what it was watching. */
+function fellBehind(): AppError {
+  return new AppError('BUSY', 'This live view fell behind; reconnecting');
+}
+
+/**
+ * One listener's pages. The listener is registered now, not on the first `next()`: nothing
+ * committed after this call can slip past a subscription that replays the log before iterating.
+ * Its buffer holds at most `maxPages`: a subscriber that cannot keep up (a stalled client, a
+ * full socket) is ended rather than let grow without bound, and its buffer is dropped; it
+ * reconnects with its last event id and replays from the log, so it loses nothing. An abort
+ * ends it at once, buffered pages dropped, and removes it from the emitter.
+ */
+function listenBounded(emitter: EventEmitter, signal: AbortSignal | undefined, maxPages: number): AsyncIterableIterator<LogPage> {
+  let backlog: LogPage[] = [];
+  let state: 'open' | 'behind' | 'closed' = signal?.aborted ? 'closed' : 'open';
+  let wake: (() => void) | undefined;
+
+  function notify() {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  }
+
+  function detach() {
+    emitter.off(BATCH, onPage);
+    signal?.removeEventListener('abort', close);
+    backlog = [];
+    notify();
+  }
+
+  function close() {
+    if (state === 'open') state = 'closed';
+    detach();
+  }
+
+  function onPage(page: LogPage) {
+    if (backlog.length >= maxPages) {
+      state = 'behind';
+      detach();
+      return;
+    }
+    backlog.push(page);
+    notify();
+  }
+
+  if (state === 'open') {
+    emitter.on(BATCH, onPage);
+    signal?.addEventListener('abort', close, { once: true });
+  }
+
+  const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next(): Promise<IteratorResult<LogPage, undefined>> {
+      for (;;) {
+        if (state === 'closed') return done;
+        const page = backlog.shift();
+        if (page) return { done: false, value: page };
+        if (state === 'behind') {
+          state = 'closed';
+          throw fellBehind();
         }
-      })();
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+    return(): Promise<IteratorResult<LogPage, undefined>> {
+      close();
+      return Promise.resolve(done);
     },
   };
 }

@@ -9,7 +9,8 @@ import type { UnreadableEvents } from './unreadable.js';
  * has sent and what the hub delivers from the log, so nothing falls in between. A caller that
  * reads state and then wants every change after it passes the head it read before (`headEventId`).
  * Events this build cannot read are passed over, never yielded: the ids a client tracks rise
- * strictly and are a cursor, not a count, so a skipped id is no gap to it.
+ * strictly and are a cursor, not a count, so a skipped id is no gap to it. Once `signal` aborts it
+ * reads nothing more: the hub drops its pages, and a replay under way stops at the next page.
  */
 export function streamEvents(
   db: Db,
@@ -17,7 +18,7 @@ export function streamEvents(
   lastEventId: string | null | undefined,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<LoggedEvent> {
-  return replayThenLive(db, hub.listen(signal), hub.unreadable, lastEventId);
+  return replayThenLive(db, hub.listen(signal), hub.unreadable, lastEventId, signal);
 }
 
 async function* replayThenLive(
@@ -25,6 +26,7 @@ async function* replayThenLive(
   live: AsyncIterable<LogPage>,
   unreadable: UnreadableEvents,
   lastEventId: string | null | undefined,
+  signal: AbortSignal | undefined,
 ): AsyncGenerator<LoggedEvent> {
   const head = await headEventId(db);
   const requested = lastEventId ? BigInt(lastEventId) : head;
@@ -33,7 +35,7 @@ async function* replayThenLive(
   let cursor = requested > head ? head : requested;
 
   async function* catchUp(uptoId?: bigint) {
-    for (;;) {
+    while (!signal?.aborted) {
       const page = await readEventsAfter(db, cursor, { uptoId, limit: 500 });
       if (page.lastId === cursor) return;
       unreadable.record(page.unreadable);

@@ -23,6 +23,7 @@ import {
   serverLimits,
   type HttpLimits,
 } from './hardening.js';
+import { registerCompression } from './compression.js';
 import { refuseBatchedAuthMutations } from './signInBatching.js';
 
 export interface HttpOptions {
@@ -49,6 +50,7 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
   });
 
   await registerHardening(app, appRouter);
+  await registerCompression(app);
   refuseBatchedAuthMutations(app, appRouter);
   await app.register(fastifyCookie);
 

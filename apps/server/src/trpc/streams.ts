@@ -154,8 +154,24 @@ export function createStreamRegistry(options: {
 }
 
 function endedError(reason: EndReason): TRPCError {
-  const cause = new AppError(reason === ENDED ? 'SESSION_ENDED' : 'SERVER_RESTARTING');
+  return appErrorAsTrpc(new AppError(reason === ENDED ? 'SESSION_ENDED' : 'SERVER_RESTARTING'));
+}
+
+function appErrorAsTrpc(cause: AppError): TRPCError {
   return new TRPCError({ code: appErrorCodes[cause.appCode], message: cause.message, cause });
+}
+
+/**
+ * A stream's next value, with an AppError it fails with mapped to its tRPC code, as calls have
+ * theirs mapped by the procedure middleware: a retryable one (the hub's "fell behind" BUSY) then
+ * reaches the client as SERVICE_UNAVAILABLE, and its EventSource reconnects from its last id.
+ */
+async function nextMapped<T>(pending: Promise<IteratorResult<T>>): Promise<IteratorResult<T>> {
+  try {
+    return await pending;
+  } catch (error) {
+    throw error instanceof AppError ? appErrorAsTrpc(error) : error;
+  }
 }
 
 /**
@@ -182,7 +198,7 @@ export async function* untilSessionEnds<T>(inner: AsyncIterable<T>, stream: Open
   let pending: Promise<IteratorResult<T>> | undefined;
   try {
     for (;;) {
-      pending = iterator.next();
+      pending = nextMapped(iterator.next());
       const step = await Promise.race([pending, stream.sessionEnded]);
       // The resolver may also stop on its own once the stream's signal aborts: still the server's end.
       if (step === ENDED || step === RESTARTING) throw endedError(step);

@@ -9,6 +9,7 @@ import {
 } from '@phos/shared';
 import { z } from 'zod';
 import { approveCarePlan, carePlansOfPatient, draftCarePlan, findCarePlan, rejectCarePlan } from '../../care-plans/care-plans.js';
+import type { Db } from '../../db/client.js';
 import { commitAndAnnounce, headEventId } from '../../events/log.js';
 import { streamEvents } from '../../events/stream.js';
 import { AppError } from '../../errors.js';
@@ -16,6 +17,12 @@ import { findPatient, findPatientByUserId } from '../../patients/patients.js';
 import { auditRead, auditWrite, idInInput, ownPatient, patientInInput, type AboutCall } from '../auditTrail.js';
 import { staffRef } from '../staff.js';
 import { clinicianProcedure, patientProcedure, providerProcedure, router } from '../trpc.js';
+
+/** The caller's patient record as a stream follows it: none yet, or its id and whether staff have verified it. */
+async function patientOfCaller(db: Db, userId: string): Promise<{ id: string | null; verified: boolean }> {
+  const patient = await findPatientByUserId(db, userId);
+  return { id: patient?.id ?? null, verified: Boolean(patient?.identityVerifiedAt) };
+}
 
 const planOutput = z.object({ plan: carePlanSchema });
 const plansOutput = z.object({ plans: z.array(carePlanSchema) });
@@ -98,16 +105,21 @@ export const carePlansRouter = router({
   /**
    * Tells the signed-in Patient when one of their care plans becomes active or is replaced, or
    * when staff confirm their identity and their plans become readable. Nothing while unverified.
+   * The caller's record is read once, at the start, and followed through its events
+   * from there (a record's owner never changes, and verification is never undone); it is read
+   * again only while the caller has none yet, when a patient is created for them.
    */
   onMine: patientProcedure.meta(auditRead(ownPatient)).subscription(async function* ({ ctx, signal }) {
     const since = (await headEventId(ctx.db)).toString();
+    // Read after `since`: whatever happens to the record from there is replayed below.
+    let mine = await patientOfCaller(ctx.db, ctx.user.id);
     for await (const event of streamEvents(ctx.db, ctx.services.hub, since, signal)) {
-      if (event.type !== 'careplan.approved' && event.type !== 'patient.identity_verified') continue;
-      const patient = await findPatientByUserId(ctx.db, ctx.user.id);
-      if (!patient?.identityVerifiedAt) continue;
-      if (event.type === 'patient.identity_verified' && event.payload.patientId === patient.id) {
+      if (event.type === 'patient.created' && !mine.id && event.payload.userId === ctx.user.id) {
+        mine = await patientOfCaller(ctx.db, ctx.user.id);
+      } else if (event.type === 'patient.identity_verified' && event.payload.patientId === mine.id) {
+        mine = { ...mine, verified: true };
         yield { type: event.type };
-      } else if (event.type === 'careplan.approved' && event.payload.plan.patientId === patient.id) {
+      } else if (event.type === 'careplan.approved' && mine.verified && event.payload.plan.patientId === mine.id) {
         yield { type: event.type, planId: event.payload.plan.id };
       }
     }

@@ -44,6 +44,22 @@ function toQueueChange(event: LoggedEvent): QueueChange | null {
   }
 }
 
+/**
+ * Each event's change, validated once however many dashboards stream it. Live events reach every
+ * subscription of this process as the same object (the hub emits one page to all), so keying by
+ * the object shares the work without any bound to tune; it goes when the page does. Replayed
+ * events are read per subscription and miss, which costs what it did before.
+ */
+const changes = new WeakMap<LoggedEvent, QueueChange | null>();
+
+function queueChangeOf(event: LoggedEvent): QueueChange | null {
+  if (changes.has(event)) return changes.get(event) ?? null;
+  const change = toQueueChange(event);
+  const parsed = change ? queueChangeSchema.parse(change) : null;
+  changes.set(event, parsed);
+  return parsed;
+}
+
 async function clinicianRef(ctx: Context, clinicianId: string): Promise<StaffRef> {
   const clinician = await findUserById(ctx.db, clinicianId);
   if (clinician?.role !== 'Provider') throw new AppError('INVALID_INPUT', 'Choose a Provider as the clinician');
@@ -152,8 +168,8 @@ export const queueRouter = router({
     .input(queueOnChangeInput)
     .subscription(async function* ({ ctx, input, signal }) {
       for await (const event of streamEvents(ctx.db, ctx.services.hub, input?.lastEventId, signal)) {
-        const change = toQueueChange(event);
-        if (change) yield tracked(event.id.toString(), queueChangeSchema.parse(change));
+        const change = queueChangeOf(event);
+        if (change) yield tracked(event.id.toString(), change);
       }
     }),
 });
