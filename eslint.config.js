@@ -28,9 +28,9 @@ const serverModules = {
   audit: ['db', 'redis', 'env', 'kernel'],
   jobs: ['db', 'redis', 'outbox', 'events', 'identity', 'patients', 'queue', 'notifications', 'kernel'],
   // The process-wide services; the one transport type it names is the open-streams registry.
-  services: ['db', 'events', 'identity', 'trpc', 'kernel'],
+  services: ['db', 'events', 'identity', 'queue', 'trpc', 'kernel'],
   trpc: ['db', 'events', 'identity', 'patients', 'queue', 'care-plans', 'notifications', 'audit', 'services', 'kernel'],
-  app: ['db', 'redis', 'outbox', 'events', 'identity', 'jobs', 'trpc', 'services', 'kernel'],
+  app: ['db', 'redis', 'outbox', 'events', 'identity', 'queue', 'jobs', 'trpc', 'services', 'kernel'],
   http: ['app', 'trpc', 'identity', 'env', 'kernel'],
   entry: ['app', 'http', 'identity', 'patients', 'env', 'kernel'],
 };

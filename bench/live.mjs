@@ -551,6 +551,14 @@ async function sqlCounter(adminDb, benchDb, database) {
         );
         return Number(result.rows[0].n);
       },
+      /** Calls per statement text, to say which statements an event costs. */
+      async byStatement() {
+        const result = await benchDb.query(
+          `select query, sum(calls)::bigint as calls from pg_stat_statements where dbid = (select oid from pg_database where datname = $1) and query not like '%pg_stat_statements%' group by query`,
+          [database],
+        );
+        return new Map(result.rows.map((row) => [row.query, Number(row.calls)]));
+      },
     };
   }
   return {
@@ -658,7 +666,7 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
     );
 
     // The measured window: from just before the first move until every delivery has arrived.
-    const before = { phos: processStats(pid), sql: await sql.read(), t: now() };
+    const before = { phos: processStats(pid), sql: await sql.read(), statements: await sql.byStatement?.(), t: now() };
     let peakRssKiB = before.phos.rssKiB;
     const sampler = setInterval(() => {
       try {
@@ -688,7 +696,7 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
     const drainMs = now() - tMovesDone;
     // pg_stat_database is flushed by backends about once a second.
     if (!sql.counter.startsWith('pg_stat_statements')) await delay(1200);
-    const after = { phos: processStats(pid), sql: await sql.read(), t: now() };
+    const after = { phos: processStats(pid), sql: await sql.read(), statements: await sql.byStatement?.(), t: now() };
     clearInterval(sampler);
 
     const expectedIds = await queueEventIds(databaseUrl, from);
@@ -735,6 +743,7 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
         counter: sql.counter,
         total: after.sql - before.sql,
         per_event: events ? Number(((after.sql - before.sql) / events).toFixed(2)) : null,
+        top: topStatements(before.statements, after.statements, events),
       },
       phos: {
         cpu_ms: Math.round(cpuMs),
@@ -748,6 +757,17 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
   } finally {
     for (const child of children) child.kill();
   }
+}
+
+/** The statements run most often between two pg_stat_statements snapshots, with calls per event. */
+function topStatements(before, after, events, count = 12) {
+  if (!before || !after || !events) return undefined;
+  return [...after]
+    .map(([query, calls]) => ({ calls: calls - (before.get(query) ?? 0), query }))
+    .filter((row) => row.calls > 0)
+    .sort((a, b) => b.calls - a.calls)
+    .slice(0, count)
+    .map((row) => ({ per_event: Number((row.calls / events).toFixed(2)), query: row.query.replace(/\s+/g, ' ').slice(0, 160) }));
 }
 
 /** The ground truth: every queue event the log holds after `from`, in order. */
@@ -798,6 +818,7 @@ function printReport(options, result, table) {
     `  streams the server ended early: ${result.streams_ended_early_count}; error events: ${result.problems_count}`,
     ...[...result.problems.slice(0, 3), ...result.streams_ended_early.slice(0, 3)].map((problem) => `    e.g. ${problem.slice(0, 160)}`),
     `  Phos CPU ${result.phos.cpu_ms} ms (${result.phos.cpu_ms_per_event} ms/event); RSS ${result.phos.rss_before_mib} → peak ${result.phos.rss_peak_mib} MiB; SQL ${result.sql.total} (${result.sql.counter})`,
+    ...(result.sql.top ?? []).slice(0, 6).map((row) => `    ${String(row.per_event).padStart(7)} per event: ${row.query.slice(0, 110)}`),
     '',
     '  figure                                        value        goal        met',
     ...table.map(

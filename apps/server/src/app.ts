@@ -3,6 +3,7 @@ import type { Queue, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { connectPglite, connectPostgres, type Database, type DatabaseTimeouts } from './db/client.js';
 import { createEventHub, publishCommitted, type EventHub } from './events/hub.js';
+import { createVisitBoard } from './queue/board.js';
 import { createRelay, type Relay } from './outbox/relay.js';
 import { ensureFirstAdmin } from './identity/bootstrap.js';
 import { createSignInGuard, type SignInLimits } from './identity/throttle.js';
@@ -303,6 +304,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     const services: Services = {
       db,
       hub,
+      visits: createVisitBoard({ db, hub, log }),
       log,
       kickRelay: () => void relay.kick(),
       announce: (lastEventId) => {

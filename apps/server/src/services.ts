@@ -3,6 +3,7 @@ import type { Db } from './db/client.js';
 import type { EventHub } from './events/hub.js';
 import type { SessionPolicy } from './identity/sessions.js';
 import type { SignInGuard } from './identity/throttle.js';
+import type { VisitBoard } from './queue/board.js';
 // The registry of open streams is the one transport piece here: it ends SSE streams when their session ends.
 import type { StreamRegistry } from './trpc/streams.js';
 
@@ -12,6 +13,8 @@ export interface Services {
   /** Moves committed outbox rows to the job queue now rather than on the next tick. */
   kickRelay: () => void;
   hub: EventHub;
+  /** Every patient's visit, computed once per batch of queue events for all who watch their own. */
+  visits: VisitBoard;
   /** Tells every api instance that events up to this id are committed. Never throws. */
   announce: (lastEventId: bigint) => void;
   log: Logger;

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueStatus, User, Visit } from '@phos/shared';
-import { createContextInner } from '../src/trpc/context.js';
-import { createCaller } from '../src/trpc/router.js';
+import { callerInSession, sessionOf } from './security/session-support.js';
 import {
   callerFor,
   collect,
@@ -30,7 +29,7 @@ describe("the patient's own visit", () => {
 
     const { user } = await callerFor(phos).auth.register(patientInput());
     const controller = new AbortController();
-    const caller = createCaller(createContextInner({ services: phos.services, user }), { signal: controller.signal });
+    const caller = await callerInSession(phos, await sessionOf(phos, user), { renew: false, signal: controller.signal });
     const seen = collect(await caller.visit.onMine(), { signal: controller.signal });
     const latest = () => eventually(() => Promise.resolve(seen.received.at(-1)));
     try {
@@ -76,10 +75,13 @@ async function queuedPatient(phos: TestPhos, lastName: string) {
   return { user, caller, patientId: visit.patientId ?? '' };
 }
 
-/** A live `visit.onMine` with the moment each visit arrived. */
-function watchVisit(phos: TestPhos, user: User) {
+/**
+ * A live `visit.onMine` with the moment each visit arrived, in a session of its own as over HTTP,
+ * so the stream's middleware (one stream slot, services bound to the stream) runs as it does there.
+ */
+async function watchVisit(phos: TestPhos, user: User) {
   const controller = new AbortController();
-  const caller = createCaller(createContextInner({ services: phos.services, user }), { signal: controller.signal });
+  const caller = await callerInSession(phos, await sessionOf(phos, user), { renew: false, signal: controller.signal });
   const arrivals: { visit: Visit; at: number }[] = [];
   const ended = (async () => {
     try {
@@ -152,7 +154,7 @@ describe('live visits, many watching', () => {
   it('ends each subscriber on the same visit as a fresh visit.mine, through a series of queue moves', async () => {
     const patients = [];
     for (const name of ['Ava', 'Ben', 'Cal', 'Dot']) patients.push(await queuedPatient(phos, name));
-    const watchers = patients.map((patient) => watchVisit(phos, patient.user));
+    const watchers = await Promise.all(patients.map((patient) => watchVisit(phos, patient.user)));
     try {
       await Promise.all(watchers.map((watcher) => watcher.until((visit) => visit.stage === 'waiting')));
       const [ava, ben, cal, dot] = patients.map((patient) => patient.patientId);
@@ -198,7 +200,7 @@ describe('live visits, many watching', () => {
       await queueDirectly(phos, { lastName: 'Second', minutesAgo: 80 }),
     ];
     const patient = await queuedPatient(phos, 'Eve');
-    const watcher = watchVisit(phos, patient.user);
+    const watcher = await watchVisit(phos, patient.user);
     try {
       const first = await watcher.until((visit) => visit.stage === 'waiting');
       const [one, two] = ahead;
@@ -241,7 +243,7 @@ describe('live visits, many watching', () => {
           ahead.push(await queueDirectly(phos, { lastName: `Ahead${watching}-${index}`, minutesAgo: 500 }));
         // Those arrivals reach the hub before anyone watches, so no pass for them falls in the count.
         await phos.services.hub.pump();
-        const watchers = patients.slice(0, watching).map((patient) => watchVisit(phos, patient.user));
+        const watchers = await Promise.all(patients.slice(0, watching).map((patient) => watchVisit(phos, patient.user)));
         try {
           const initial = await Promise.all(watchers.map((watcher) => watcher.until((visit) => visit.stage === 'waiting')));
           let positions = initial.map((visit) => visit.position ?? 0);

@@ -129,7 +129,12 @@ async function computeVisits(db: Db, touched: ReadonlySet<string>): Promise<Map<
   return visits;
 }
 
-function createVisitBoard(options: { db: Db; hub: EventHub; log: Logger }): VisitBoard {
+/**
+ * The process's board: one per process, shared by every live visit, so the queue is read once per
+ * batch of events rather than once per watching patient. It lives with the hub, whose events are
+ * all it computes from, and it computes only while someone watches.
+ */
+export function createVisitBoard(options: { db: Db; hub: EventHub; log: Logger }): VisitBoard {
   const { db, hub, log } = options;
   let watchers = 0;
   let listening: AbortController | null = null;
@@ -246,20 +251,4 @@ function createVisitBoard(options: { db: Db; hub: EventHub; log: Logger }): Visi
       };
     },
   };
-}
-
-/**
- * The board of the process that owns `hub`: one per process, shared by every live visit, so the
- * queue is read once per batch of events rather than once per watching patient. It lives with the
- * hub, whose events are all it computes from, and it computes only while someone watches.
- */
-const boards = new WeakMap<EventHub, VisitBoard>();
-
-export function visitBoardFor(services: { db: Db; hub: EventHub; log: Logger }): VisitBoard {
-  let board = boards.get(services.hub);
-  if (!board) {
-    board = createVisitBoard(services);
-    boards.set(services.hub, board);
-  }
-  return board;
 }

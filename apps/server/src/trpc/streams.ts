@@ -4,9 +4,9 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { coalesce } from '../coalesce.js';
-import type { EventHub } from '../events/hub.js';
 import { AppError } from '../errors.js';
 import { liveSessionHolders, type StreamHolder } from '../identity/sessions.js';
+import type { Services } from '../services.js';
 
 export function revocationsChannel(prefix: string): string {
   return `${prefix}:sessions:revoked`;
@@ -175,13 +175,17 @@ async function nextMapped<T>(pending: Promise<IteratorResult<T>>): Promise<Itera
 }
 
 /**
- * The hub as a stream sees it: its listeners stop when the stream closes. Every subscription
- * waits on the hub, so ending a stream releases its listener even while it waits for events.
+ * The services as a stream sees them: its hub listeners and board watches stop when the stream
+ * closes. Every subscription waits on one or the other, so ending a stream releases it even while
+ * it waits for events. Both stay the process's own: only the signal is the stream's.
  */
-export function hubUntil(hub: EventHub, streamSignal: AbortSignal): EventHub {
+export function servicesUntil(services: Services, streamSignal: AbortSignal): Services {
+  const until = (signal: AbortSignal | undefined) => (signal ? AbortSignal.any([signal, streamSignal]) : streamSignal);
+  const { hub, visits } = services;
   return {
-    ...hub,
-    listen: (signal) => hub.listen(signal ? AbortSignal.any([signal, streamSignal]) : streamSignal),
+    ...services,
+    hub: { ...hub, listen: (signal) => hub.listen(until(signal)) },
+    visits: { watch: (signal) => visits.watch(until(signal)) },
   };
 }
 

@@ -6,7 +6,7 @@ import { AppError } from '../errors.js';
 import { errorCode } from '../logging.js';
 import { auditRecorder, settleAudit, type AuditRecorder, type Meta } from './auditTrail.js';
 import type { Context } from './context.js';
-import { hubUntil, untilSessionEnds } from './streams.js';
+import { servicesUntil, untilSessionEnds } from './streams.js';
 
 /** What the caller of a failed procedure sees for anything unexpected. */
 function unexpectedErrorMessage(requestId: string | null): string {
@@ -103,7 +103,7 @@ const endWithSession = t.middleware(async function endWithSession({ ctx, type, s
   const stream = ctx.services.streams.open({ tokenHash: ctx.session.tokenHash, userId: ctx.user.id, role: ctx.user.role });
   // A client gone before its stream started would never run the stream's cleanup.
   signal?.addEventListener('abort', stream.close, { once: true });
-  const result = await next({ ctx: { services: { ...ctx.services, hub: hubUntil(ctx.services.hub, stream.signal) } } });
+  const result = await next({ ctx: { services: servicesUntil(ctx.services, stream.signal) } });
   if (!result.ok) {
     stream.close();
     return result;

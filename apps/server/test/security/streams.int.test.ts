@@ -9,7 +9,7 @@ import type { User } from '@phos/shared';
 import { sessions, users } from '../../src/identity/schema.js';
 import { hashToken } from '../../src/identity/sessions.js';
 import { startEmbeddedRedis } from '../../src/redis/embedded.js';
-import { hubUntil, revocationsChannel, untilSessionEnds } from '../../src/trpc/streams.js';
+import { revocationsChannel, servicesUntil, untilSessionEnds } from '../../src/trpc/streams.js';
 import {
   callerFor,
   createPatient,
@@ -127,7 +127,7 @@ describe('streams end with their session', () => {
     // A subscription as every router writes one: waiting on the hub for the next batch.
     const resolver = (async function* () {
       try {
-        for await (const batch of hubUntil(phos.services.hub, stream.signal).listen(undefined)) yield batch;
+        for await (const batch of servicesUntil(phos.services, stream.signal).hub.listen(undefined)) yield batch;
       } finally {
         resolverFinished = true;
       }

@@ -3,7 +3,7 @@ import { visitSchema, type Visit } from '@phos/shared';
 import type { Db } from '../../db/client.js';
 import { findPatientByUserId } from '../../patients/patients.js';
 import { registrationDelayedAt } from '../../patients/pending.js';
-import { patientVisit, readyVisit, visitBoardFor, type VisitFields, type VisitSnapshot } from '../../queue/board.js';
+import { patientVisit, readyVisit, type VisitFields, type VisitSnapshot } from '../../queue/board.js';
 import { auditRead, ownPatient, patientsInOutput } from '../auditTrail.js';
 import { patientProcedure, router } from '../trpc.js';
 
@@ -85,7 +85,7 @@ export const visitRouter = router({
    * place or estimate at most once per PLACE_CHANGE_INTERVAL_MS, the latest one.
    */
   onMine: patientProcedure.meta(auditRead(ownPatient)).subscription(async function* ({ ctx, signal }) {
-    const watch = visitBoardFor(ctx.services).watch(signal);
+    const watch = ctx.services.visits.watch(signal);
     const snapshotAfter = (generation: number) => {
       const next = watch.next(generation);
       next.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
