@@ -75,10 +75,13 @@ export function createStreamRegistry(options: {
   const checker = coalesce(
     async () => {
       if (open.size === 0) return;
-      const live = await liveSessionHolders(db, [...open.keys()]);
-      for (const [tokenHash, streams] of open) {
+      // Only the sessions asked about: one whose first stream opens while the query runs is not in
+      // its answer, and is not ended for that (it was checked as it opened, and is on the next tick).
+      const asked = [...open.keys()];
+      const live = await liveSessionHolders(db, asked);
+      for (const tokenHash of asked) {
         const now = live.get(tokenHash);
-        for (const stream of streams) {
+        for (const stream of open.get(tokenHash) ?? []) {
           if (now?.userId !== stream.holder.userId || now.role !== stream.holder.role) stream.end(ENDED);
         }
       }

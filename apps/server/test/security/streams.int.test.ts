@@ -111,6 +111,24 @@ describe('streams end with their session', () => {
     await expectSessionEnded(promoted.stream.ended);
   });
 
+  it('does not end a stream whose session opened its first stream while a check was running', async () => {
+    const first = await watchingProvider();
+    const latecomer = await createStaff(phos);
+    const holder = { tokenHash: hashToken(await sessionOf(phos, latecomer)), userId: latecomer.id, role: 'Provider' as const };
+    // The check asks about the sessions open now; the latecomer's arrives before its answer.
+    const checking = phos.services.streams.check();
+    const stream = phos.services.streams.open(holder);
+    try {
+      await checking;
+      expect(stream.wasEnded()).toBeNull();
+      await phos.services.streams.check();
+      expect(stream.wasEnded()).toBeNull();
+    } finally {
+      stream.close();
+      first.stream.close();
+    }
+  });
+
   it("ends a Patient's own streams too", async () => {
     const patient = await createPatient(phos);
     const token = await sessionOf(phos, patient);
