@@ -3,7 +3,7 @@ import { configFromEnv, startPhos } from './app.js';
 import { ensurePrivateDir, keepNewFilesPrivate } from './data-dir.js';
 import { loadEnv } from './env.js';
 import { buildHttpServer } from './http/server.js';
-import { closeConnectionsWhileDraining, drainHttpServer, hintReconnectDelay } from './http/shutdown.js';
+import { closeConnectionsWhileDraining, drainHttpServer } from './http/shutdown.js';
 import { createLogger } from './logging.js';
 
 // Before anything is written: the embedded database and Redis keep health data in PHOS_DATA_DIR.
@@ -20,7 +20,6 @@ const http =
     : await buildHttpServer({ phos, log, webDir: env.PHOS_WEB_DIR ?? defaultWebDir, trustProxy: env.PHOS_TRUST_PROXY });
 
 const draining = http ? closeConnectionsWhileDraining(http) : undefined;
-if (http) hintReconnectDelay(http);
 
 if (http) {
   try {

@@ -10,7 +10,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { startPhos } from '../src/app.js';
 import { buildHttpServer } from '../src/http/server.js';
-import { hintReconnectDelay } from '../src/http/shutdown.js';
+import { spreadReconnectDelayMs } from '../src/http/eventStreams.js';
 import { outbox } from '../src/outbox/schema.js';
 import { patients } from '../src/patients/schema.js';
 import { killAllPhosProcesses, startPhosApi } from './processes.js';
@@ -315,8 +315,11 @@ describe('a worker with a job still running at the shutdown deadline', () => {
 describe('the reconnection hint on event streams', () => {
   it('sends a retry delay first, and a stream whose client leaves still frees its slot', async () => {
     const phos = await startTestPhos({ runs: 'api' });
-    const server = await buildHttpServer({ phos, log: pino({ level: 'silent' }) });
-    hintReconnectDelay(server, { minMs: 700, maxMs: 800 });
+    const server = await buildHttpServer({
+      phos,
+      log: pino({ level: 'silent' }),
+      reconnectDelayMs: () => spreadReconnectDelayMs(700, 800),
+    });
     try {
       const { base } = await listening(server);
       const { cookie } = await signedIn(server, phos, 'Provider');

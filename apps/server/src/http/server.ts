@@ -4,15 +4,15 @@ import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import { TRPCError } from '@trpc/server';
 import { fastifyTRPCPlugin, type CreateFastifyContextOptions, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
-import Fastify from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { appErrorCodes } from '@phos/shared';
 import type { Logger } from 'pino';
 import type { Phos } from '../app.js';
 import type { TrustProxy } from '../env.js';
 import { errorCode } from '../logging.js';
 import { resolveSession, sessionCookieName } from '../identity/sessions.js';
-import { createContextInner, type SessionCookie } from '../trpc/context.js';
-import { appRouter, type AppRouter } from '../trpc/router.js';
+import { createContextInner, type Context, type SessionCookie } from '../trpc/context.js';
+import { appRouter, createCaller, type AppRouter } from '../trpc/router.js';
 import { databaseFault } from '../trpc/trpc.js';
 import {
   defaultHttpLimits,
@@ -24,6 +24,7 @@ import {
   type HttpLimits,
 } from './hardening.js';
 import { registerCompression } from './compression.js';
+import { serveEventStreams } from './eventStreams.js';
 import { refuseBatchedAuthMutations } from './signInBatching.js';
 
 export interface HttpOptions {
@@ -35,9 +36,11 @@ export interface HttpOptions {
   trustProxy?: TrustProxy;
   /** Request timeouts and the body limit; tests shorten them. */
   limits?: Partial<HttpLimits>;
+  /** The `retry:` each event stream starts with (default: spread over 0.5–2.5 s). */
+  reconnectDelayMs?: () => number;
 }
 
-export async function buildHttpServer({ phos, log, webDir, trustProxy = false, limits }: HttpOptions) {
+export async function buildHttpServer({ phos, log, webDir, trustProxy = false, limits, reconnectDelayMs }: HttpOptions) {
   const app = Fastify({
     loggerInstance: log,
     genReqId: requestIdOf,
@@ -73,9 +76,9 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
   }
 
   /** The request's session; a database fault becomes the typed, retryable error procedures give. */
-  async function resolveSessionOf(token: string, info: CreateFastifyContextOptions['info']) {
+  async function resolveSessionOf(token: string, renew: boolean) {
     try {
-      return await resolveSession(phos.services.db, token, phos.services.sessionPolicy, { renew: renewsSession(info) });
+      return await resolveSession(phos.services.db, token, phos.services.sessionPolicy, { renew });
     } catch (error) {
       const fault = databaseFault(error);
       if (!fault) throw error;
@@ -84,13 +87,13 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
     }
   }
 
-  async function createContext({ req, res, info }: CreateFastifyContextOptions) {
+  async function contextOf(req: FastifyRequest, res: FastifyReply, renew: boolean) {
     // A session cookie (no Expires): it goes when the browser closes, and the server ends it sooner.
     const secure = req.protocol === 'https';
     const cookieName = sessionCookieName(secure);
     const cookieOptions = { httpOnly: true, sameSite: 'lax', secure, path: '/' } as const;
     const token = req.cookies[cookieName] ?? null;
-    const resolved = token ? await resolveSessionOf(token, info) : null;
+    const resolved = token ? await resolveSessionOf(token, renew) : null;
     const sessionCookie: SessionCookie = {
       set(value) {
         void res.setCookie(cookieName, value, cookieOptions);
@@ -110,18 +113,33 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
     });
   }
 
+  function onError({ error, path: procedure, ctx }: { error: TRPCError; path: string | undefined; ctx: Context | undefined }) {
+    if (error.code === 'INTERNAL_SERVER_ERROR') {
+      (ctx?.log ?? log).error({ err: error.cause ?? error, procedure }, 'procedure failed');
+    }
+  }
+
+  // Streams first: a subscription over GET is answered here, written straight to its socket.
+  serveEventStreams(app, {
+    router: appRouter,
+    createContext: (request, reply) => contextOf(request, reply, false),
+    call: (ctx, procedure, input, signal) => {
+      const caller: unknown = createCaller(ctx, { signal });
+      const call = procedure.split('.').reduce((node, key) => (node as Record<string, unknown>)[key], caller);
+      return (call as (input: unknown) => Promise<unknown>)(input);
+    },
+    onError: (error, procedure, ctx) => onError({ error, path: procedure, ctx }),
+    reconnectDelayMs,
+  });
+
   await app.register(fastifyTRPCPlugin, {
     prefix: '/trpc',
     trpcOptions: {
       router: appRouter,
-      createContext,
+      createContext: ({ req, res, info }: CreateFastifyContextOptions) => contextOf(req, res, renewsSession(info)),
       // The web app sends queries as POST, so their inputs stay out of URLs and access logs.
       allowMethodOverride: true,
-      onError({ error, path: procedure, ctx }) {
-        if (error.code === 'INTERNAL_SERVER_ERROR') {
-          (ctx?.log ?? log).error({ err: error.cause ?? error, procedure }, 'procedure failed');
-        }
-      },
+      onError,
     } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'],
   });
 
@@ -134,6 +152,14 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
 
   if (webDir && existsSync(path.join(webDir, 'index.html'))) {
     await app.register(fastifyStatic, { root: path.resolve(webDir), wildcard: false });
+    // Vite names every built asset by its content's hash: a browser keeps it for good and never
+    // asks again. The page that names them is revalidated, so a new build is seen at once.
+    app.addHook('onSend', async (request, reply, payload) => {
+      if (request.method !== 'GET' || reply.statusCode !== 200 || isTrpcRequest(request)) return payload;
+      const hashed = request.url.startsWith('/assets/');
+      void reply.header('cache-control', hashed ? 'public, max-age=31536000, immutable' : 'no-cache');
+      return payload;
+    });
     app.setNotFoundHandler((request, reply) => {
       if (request.method === 'GET' && !request.url.startsWith('/trpc')) return reply.sendFile('index.html');
       return reply.code(404).send({ error: { message: 'Not found' } });

@@ -24,31 +24,6 @@ export function closeConnectionsWhileDraining(app: HttpServer): { start: () => v
 }
 
 /**
- * Starts every event stream with an SSE `retry:` field: how long the browser's EventSource waits
- * before it reconnects once the stream ends (a drain ends them all at once). Spread over
- * [minMs, maxMs) per stream, so the clients of a draining instance do not all arrive together
- * at the next one; the default (about 3 s in browsers) would bring them in one wave.
- */
-export function hintReconnectDelay(app: HttpServer, { minMs = 500, maxMs = 2500 } = {}): void {
-  app.addHook('onSend', async (_request, _reply, payload) => {
-    if (!(payload instanceof Response) || !payload.body) return payload;
-    if (!payload.headers.get('content-type')?.startsWith('text/event-stream')) return payload;
-    const delayMs = Math.round(minMs + Math.random() * (maxMs - minMs));
-    // A field of the stream's first block (tRPC's `connected` event), not a block of its own, so
-    // a reader that expects `connected` first still finds it there.
-    const hint = new TextEncoder().encode(`retry: ${delayMs}\n`);
-    const body = payload.body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        start(controller) {
-          controller.enqueue(hint);
-        },
-      }),
-    );
-    return new Response(body, { status: payload.status, statusText: payload.statusText, headers: payload.headers });
-  });
-}
-
-/**
  * Takes this api instance out of service within `graceMs`, in this order:
  * 1. every open stream ends with SERVER_RESTARTING (a retry hint: the client reconnects to
  *    another instance and resumes from its last event id), and new ones are refused the same way;

@@ -123,6 +123,20 @@ describe('security headers (ASVS V14.4, V14.3.2, V8.2.1)', () => {
     }
   });
 
+  it('lets a browser keep the hashed assets for good, and revalidate the page that names them', async () => {
+    const app = await server();
+    try {
+      const script = await app.inject({ method: 'GET', url: '/assets/app.js' });
+      expect(script.headers['cache-control']).toBe('public, max-age=31536000, immutable');
+      for (const url of ['/', '/index.html', '/dashboard']) {
+        const page = await app.inject({ method: 'GET', url });
+        expect({ url, status: page.statusCode, cache: page.headers['cache-control'] }).toEqual({ url, status: 200, cache: 'no-cache' });
+      }
+    } finally {
+      await app.close();
+    }
+  });
+
   it('never serves a source map, even one left in the web directory', async () => {
     const app = await server();
     try {

@@ -8,6 +8,7 @@ import { FullPageLoader } from '../components/FullPageLoader';
 import { LiveIndicator, type LiveState } from '../components/LiveIndicator';
 import { SendToClinicianDialog, TriageDialog } from '../queue/QueueDialogs';
 import { QueueFilterBar, useQueueFilters } from '../queue/QueueFilters';
+import { queueListOptions } from '../queue/queueList';
 import { QueueSummary } from '../queue/QueueSummary';
 import { QueueTable } from '../queue/QueueTable';
 import { applyFinished, applyQueueChange, filterEntries, summarise, type FinishedEntries } from '../queue/model';
@@ -23,10 +24,7 @@ const noneFinished: FinishedEntries = new Map();
 
 export function DashboardPage({ user }: { user: User }) {
   const trpc = useTRPC();
-  const queue = useQuery(
-    // The subscription keeps this cache current; a refetch would only race it.
-    trpc.queue.list.queryOptions(undefined, { staleTime: Number.POSITIVE_INFINITY, refetchOnReconnect: false }),
-  );
+  const queue = useQuery(queueListOptions(trpc));
   const [walkInOpen, setWalkInOpen] = useState(false);
 
   return (
