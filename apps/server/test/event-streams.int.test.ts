@@ -37,9 +37,9 @@ describe('event streams over HTTP', () => {
   /** The next event that is not a ping. */
   async function nextEvent(events: AsyncGenerator<ServerSentEvent>): Promise<ServerSentEvent> {
     for (;;) {
-      const { value, done } = await events.next();
-      if (done) throw new Error('the stream ended');
-      if (value.event !== 'ping') return value;
+      const step = await events.next();
+      if (step.done === true) throw new Error('the stream ended');
+      if (step.value.event !== 'ping') return step.value;
     }
   }
 
@@ -89,7 +89,7 @@ describe('event streams over HTTP', () => {
     const written: string[] = [];
     try {
       for (const stream of streams) expect((await nextEvent(stream.events)).event).toBe('connected');
-      JSON.stringify = function (...args: Parameters<typeof JSON.stringify>) {
+      JSON.stringify = function (this: unknown, ...args: Parameters<typeof JSON.stringify>) {
         const text = stringify.apply(this, args);
         if (typeof text === 'string' && text.startsWith('{"type":"queue.entry.updated"')) written.push(text);
         return text;

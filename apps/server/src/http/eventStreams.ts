@@ -41,10 +41,10 @@ function sseConfigOf(router: AnyTRPCRouter): SseConfig {
 const serialised = new WeakMap<object, string>();
 
 function serialiseOnce(value: unknown, serialize: (value: unknown) => unknown): string {
-  if (typeof value !== 'object' || value === null) return JSON.stringify(serialize(value)) ?? 'null';
+  if (typeof value !== 'object' || value === null) return JSON.stringify(serialize(value));
   let json = serialised.get(value);
   if (json === undefined) {
-    json = JSON.stringify(serialize(value)) ?? 'null';
+    json = JSON.stringify(serialize(value));
     serialised.set(value, json);
   }
   return json;
@@ -81,8 +81,9 @@ export function spreadReconnectDelayMs(minMs = 500, maxMs = 2500): number {
   return Math.round(minMs + Math.random() * (maxMs - minMs));
 }
 
-async function* failing(error: unknown): AsyncGenerator<never> {
-  throw error;
+/** A stream that fails at once: how a procedure that refused to start is told, as tRPC tells it. */
+function failing(error: unknown): AsyncIterable<never> {
+  return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error instanceof Error ? error : new Error(String(error))) }) };
 }
 
 /** An SSE block: one write, in the field order tRPC's producer uses. */
@@ -225,7 +226,7 @@ export function serveEventStreams(
       if (left.signal.aborted) return;
       const error = getTRPCErrorFromUnknown(cause);
       options.onError(error, path, ctx);
-      const shape = getErrorShape({ config: router._def._config, error, type: 'subscription', path, input: undefined, ctx });
+      const shape: unknown = getErrorShape({ config: router._def._config, error, type: 'subscription', path, input: undefined, ctx });
       await write(res, block({ event: 'serialized-error', data: JSON.stringify(serialize(shape)) }), closed);
     } finally {
       clearInterval(ping);
