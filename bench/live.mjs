@@ -6,77 +6,36 @@
 //
 //   node bench/live.mjs [--quick] [--patients 5000] [--dashboards 300] [--rate 10] [--seconds 60]
 //                       [--own-postgres] [--out file.json]
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import {
+  atMost,
+  clockTicks,
+  formatGoals,
+  freePort,
+  inBatches,
+  openBenchRun,
+  parseSseBlock,
+  processStats,
+  root,
+  saveResult,
+  serverRequire,
+  startPhos,
+  summary,
+  trpc,
+  waitFor,
+} from './lib.mjs';
 
 const self = fileURLToPath(import.meta.url);
-const root = path.resolve(path.dirname(self), '..');
 const log = (...args) => console.error('[bench:live]', ...args);
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across the bench's processes. */
 const now = () => performance.timeOrigin + performance.now();
-
-// ---------------------------------------------------------------- shared helpers
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  return Number(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))].toFixed(1));
-}
-
-function summary(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return {
-    n: sorted.length,
-    p50: percentile(sorted, 50),
-    p95: percentile(sorted, 95),
-    p99: percentile(sorted, 99),
-    max: percentile(sorted, 100),
-  };
-}
-
-/** Runs `work` over `items` with at most `limit` at once. */
-async function inBatches(items, limit, work) {
-  const results = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
-
-/** A JSON tRPC call over HTTP; returns the data and the session cookie it set, if any. */
-async function trpc(base, procedure, input, cookie, method = 'POST') {
-  const response = await fetch(`${base}/trpc/${procedure}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
-    body: method === 'POST' ? JSON.stringify(input ?? {}) : undefined,
-    signal: AbortSignal.timeout(60_000),
-  });
-  const body = await response.json();
-  if (!response.ok) {
-    const error = new Error(
-      `${procedure} failed (${response.status}): ${body.error?.data?.appCode ?? body.error?.data?.code ?? '?'} ${body.error?.message ?? ''}`,
-    );
-    error.status = response.status;
-    throw error;
-  }
-  const session = response.headers
-    .getSetCookie()
-    .map((c) => c.split(';')[0])
-    .find((c) => c.startsWith('phos_session='));
-  return { data: body.result.data, cookie: session };
-}
 
 // ---------------------------------------------------------------- child: subscribers
 
@@ -99,16 +58,8 @@ function openStream(agent, base, pathAndQuery, cookie, onEvent, onEnd) {
         buffer += chunk;
         let end;
         while ((end = buffer.indexOf('\n\n')) !== -1) {
-          const block = buffer.slice(0, end);
+          const { event, id, data } = parseSseBlock(buffer.slice(0, end));
           buffer = buffer.slice(end + 2);
-          let event = 'message';
-          let id;
-          let data = '';
-          for (const line of block.split('\n')) {
-            if (line.startsWith('event:')) event = line.slice(6).trim();
-            else if (line.startsWith('data:')) data += line.slice(5).replace(/^ /, '');
-            else if (line.startsWith('id:')) id = line.slice(3).trim();
-          }
           if (event === 'connected' && !opened) {
             opened = true;
             resolve(() => request.destroy());
@@ -346,6 +297,7 @@ function parseArgs(argv) {
     rate: quick ? 5 : 10,
     seconds: quick ? 10 : 60,
     ownPostgres: argv.includes('--own-postgres'),
+    cpuProf: argv.includes('--cpu-prof'),
     quick,
     out: undefined,
   };
@@ -356,20 +308,9 @@ function parseArgs(argv) {
       if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
       options[name] = name === 'rate' ? value : Math.round(value);
     } else if (name === 'out') options.out = path.resolve(argv[++i]);
-    else if (!['quick', 'own-postgres'].includes(name)) throw new Error(`unknown argument ${argv[i]}`);
+    else if (!['quick', 'own-postgres', 'cpu-prof'].includes(name)) throw new Error(`unknown argument ${argv[i]}`);
   }
   return options;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** A private PostgreSQL with pg_stat_statements loaded (initdb as the postgres OS user when root). */
@@ -413,82 +354,6 @@ async function startOwnPostgres() {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-}
-
-/** CPU ticks (user + system) and resident memory of a process, from /proc. */
-function processStats(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (name) => Number(status.match(new RegExp(`^${name}:\\s+(\\d+)`, 'm'))?.[1] ?? 0);
-  return { ticks: Number(fields[11]) + Number(fields[12]), rssKiB: kib('VmRSS'), hwmKiB: kib('VmHWM') };
-}
-
-const clockTicks = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-async function startPhos({ databaseUrl, redisUrl, prefix, admin }) {
-  const port = await freePort();
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'phos-bench-data-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: redisUrl,
-      PHOS_REDIS_PREFIX: prefix,
-      PHOS_ROLE: 'all',
-      PHOS_DATA_DIR: dataDir,
-      PHOS_ADMIN_EMAIL: admin.email,
-      PHOS_ADMIN_PASSWORD: admin.password,
-      // Every patient registers from the bench's one address.
-      PHOS_REGISTER_MAX_PER_ADDRESS: '1000000',
-      PHOS_STREAMS_PER_SESSION: String(STREAMS_PER_SESSION),
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const base = `http://127.0.0.1:${port}`;
-  async function stop() {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const done = await Promise.race([exited.then(() => true), delay(15_000).then(() => false)]);
-      if (!done) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-  try {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`Phos exited during start-up:\n${stderr}`);
-      const ready = await fetch(`${base}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ready) break;
-      if (Date.now() > deadline) throw new Error(`Phos was not ready within 60 s:\n${stderr}`);
-      await delay(200);
-    }
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { base, pid: child.pid, stop, stderr: () => stderr, alive: () => child.exitCode === null && child.signalCode === null };
 }
 
 /** Streams one Provider session holds: below the server's per-session cap. */
@@ -573,18 +438,6 @@ async function sqlCounter(adminDb, benchDb, database) {
   };
 }
 
-async function waitFor(what, check, timeoutMs, everyMs = 250) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() > deadline) {
-      log(`gave up waiting for ${what} after ${timeoutMs / 1000} s`);
-      return false;
-    }
-    await delay(everyMs);
-  }
-}
-
 async function runScenario(options, { base, pid, databaseUrl, sql, runId, password, adminCredentials }) {
   const { patients: P, dashboards: D, rate, seconds } = options;
   const window = Math.max(4, Math.ceil(rate));
@@ -631,7 +484,7 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
       return list.entries.length >= P;
     },
     120_000 + P * 100,
-    500,
+    { everyMs: 500, onTimeout: log },
   );
   if (list.entries.length < P) throw new Error(`only ${list.entries.length} of ${P} patients were queued`);
   log(`${P} patients registered and queued in ${((Date.now() - tRegister) / 1000).toFixed(1)} s`);
@@ -663,6 +516,7 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
         return reports.reduce((sum, r) => sum + r.patientsWithFirstVisit, 0) >= P;
       },
       60_000 + P * 20,
+      { onTimeout: log },
     );
 
     // The measured window: from just before the first move until every delivery has arrived.
@@ -692,6 +546,7 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
         return counts.every((c) => c >= ok.length) && [...stageKeys].every((key) => keys.has(key));
       },
       30_000,
+      { onTimeout: log },
     );
     const drainMs = now() - tMovesDone;
     // pg_stat_database is flushed by backends about once a second.
@@ -787,24 +642,18 @@ async function queueEventIds(databaseUrl, from) {
 
 /** The goal table of issue 9: figure, goal, and whether this run met it. */
 function goals(result) {
-  const row = (name, value, limit, unit = '') => ({
-    name,
-    value,
-    goal: `≤ ${limit}${unit}`,
-    met: value === null || value === undefined ? null : value <= limit,
-  });
   return [
-    row('dashboard delivery p99', result.dashboard_delivery_ms.p99, 250, ' ms'),
-    row('patient stage-change delivery p99', result.patient_stage_delivery_ms.p99, 1000, ' ms'),
-    row('mutation p99', result.mutation_ms.p99, 100, ' ms'),
-    row(`SQL per event (${result.sql.counter.split(' ')[0]})`, result.sql.per_event, 30),
-    row(
+    atMost('dashboard delivery p99', result.dashboard_delivery_ms.p99, 250, ' ms'),
+    atMost('patient stage-change delivery p99', result.patient_stage_delivery_ms.p99, 1000, ' ms'),
+    atMost('mutation p99', result.mutation_ms.p99, 100, ' ms'),
+    atMost(`SQL per event (${result.sql.counter.split(' ')[0]})`, result.sql.per_event, 30),
+    atMost(
       'missed + duplicated tracked events',
       result.tracked.missed + result.tracked.duplicated + result.tracked.unexpected + result.tracked.out_of_order,
       0,
     ),
-    row('Phos peak RSS', result.phos.rss_peak_mib, 1024, ' MiB'),
-    row('Phos CPU per event per dashboard', result.phos.cpu_ms_per_event_per_dashboard, 0.02, ' ms'),
+    atMost('Phos peak RSS', result.phos.rss_peak_mib, 1024, ' MiB'),
+    atMost('Phos CPU per event per dashboard', result.phos.cpu_ms_per_event_per_dashboard, 0.02, ' ms'),
   ];
 }
 
@@ -820,104 +669,55 @@ function printReport(options, result, table) {
     `  Phos CPU ${result.phos.cpu_ms} ms (${result.phos.cpu_ms_per_event} ms/event); RSS ${result.phos.rss_before_mib} → peak ${result.phos.rss_peak_mib} MiB; SQL ${result.sql.total} (${result.sql.counter})`,
     ...(result.sql.top ?? []).slice(0, 6).map((row) => `    ${String(row.per_event).padStart(7)} per event: ${row.query.slice(0, 110)}`),
     '',
-    '  figure                                        value        goal        met',
-    ...table.map(
-      (g) =>
-        `  ${g.name.padEnd(45)} ${String(g.value ?? '-').padEnd(12)} ${g.goal.padEnd(11)} ${g.met === null ? '-' : g.met ? 'yes' : 'NO'}`,
-    ),
+    ...formatGoals(table),
   ];
   console.log(lines.join('\n'));
 }
 
 const fmt = (s) => `${s.p50 ?? '-'}/${s.p95 ?? '-'}/${s.p99 ?? '-'}`;
 
-/** Writes the result under bench/results/, keeping the newest 20 files. */
-function saveResult(result, out) {
-  if (out) {
-    mkdirSync(path.dirname(out), { recursive: true });
-    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
-    return out;
-  }
-  const dir = path.join(root, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `live-${result.when.replace(/[:.]/g, '-')}-${result.run_id}.json`);
-  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  const files = readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort();
-  for (const old of files.slice(0, Math.max(0, files.length - 20))) rmSync(path.join(dir, old), { force: true });
-  return file;
-}
-
-async function deleteKeys(redisUrl, prefix) {
-  const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = nextCursor;
-      if (keys.length > 0) deleted += await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return deleted;
-}
-
 let pg;
-let Redis;
 
 async function main() {
   const options = parseArgs(process.argv.slice(2));
-  const serverRequire = createRequire(path.join(root, 'apps/server/package.json'));
   pg = serverRequire('pg');
-  ({ Redis } = serverRequire('ioredis'));
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const ownPg = options.ownPostgres ? await startOwnPostgres() : undefined;
   const pgUrl = ownPg?.url ?? process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  for (const url of [redisUrl, pgUrl]) {
-    if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(new URL(url).hostname)) throw new Error(`loopback only: ${url}`);
-  }
-  const runId = randomBytes(4).toString('hex');
-  const database = `phos_bench_${runId}`;
-  const prefix = `phosbench-${runId}`;
-  const benchUrl = new URL(pgUrl);
-  benchUrl.pathname = `/${database}`;
-  const adminDb = new pg.Client({ connectionString: pgUrl });
-  await adminDb.connect();
-  await adminDb.query(`create database ${database}`);
-  log(`database ${database}, Redis prefix ${prefix}`);
-
   let phos;
   let benchDb;
-  const cleanup = async () => {
-    await phos?.stop().catch(() => undefined);
-    await benchDb?.end().catch(() => undefined);
-    const keys = await deleteKeys(redisUrl, prefix).catch((error) => (log('Redis cleanup failed:', error.message), 0));
-    await adminDb.query(`drop database if exists ${database} with (force)`).catch((error) => log('drop failed:', error.message));
-    await adminDb.end().catch(() => undefined);
-    ownPg?.stop();
-    log(`cleaned up: dropped ${database}, removed ${keys} Redis key(s) under ${prefix}:`);
-  };
-  process.once('SIGINT', () => {
-    log('interrupted: cleaning up');
-    void cleanup().finally(() => process.exit(130));
+  const { runId, database, prefix, db, cleanup } = await openBenchRun({
+    pgUrl,
+    redisUrl,
+    log,
+    async beforeCleanup() {
+      await phos?.stop().catch(() => undefined);
+      await benchDb?.end().catch(() => undefined);
+    },
+    afterCleanup: () => ownPg?.stop(),
   });
 
   let exitCode = 0;
   try {
-    benchDb = new pg.Client({ connectionString: benchUrl.toString() });
+    benchDb = new pg.Client({ connectionString: db.url });
     await benchDb.connect();
-    const sql = await sqlCounter(adminDb, benchDb, database);
+    const sql = await sqlCounter(db.adminDb, benchDb, database);
     log(`SQL counter: ${sql.counter}`);
     const password = `bench-${randomBytes(12).toString('hex')}`;
     const adminCredentials = { email: `admin-${runId}@bench.test`, password };
-    phos = await startPhos({ databaseUrl: benchUrl.toString(), redisUrl, prefix, admin: adminCredentials });
+    phos = await startPhos({
+      databaseUrl: db.url,
+      redisUrl,
+      prefix,
+      admin: adminCredentials,
+      env: { PHOS_STREAMS_PER_SESSION: String(STREAMS_PER_SESSION) },
+      // V8 writes a .cpuprofile when Phos exits (open it in Chrome DevTools or speedscope).
+      nodeArgs: options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench/results/profiles')}`] : [],
+    });
     const figures = await runScenario(options, {
       base: phos.base,
       pid: phos.pid,
-      databaseUrl: benchUrl.toString(),
+      databaseUrl: db.url,
       sql,
       runId,
       password,
@@ -939,7 +739,7 @@ async function main() {
       goals: table,
     };
     printReport(options, result, table);
-    console.log(`result: ${saveResult(result, options.out)}`);
+    console.log(`result: ${saveResult(result, { bench: 'live', out: options.out })}`);
     const t = result.tracked;
     if (t.missed + t.duplicated + t.unexpected + t.out_of_order > 0 || result.moves.failed + result.moves.skipped > 0) {
       log('tracked events were missed, duplicated or reordered, or moves failed');

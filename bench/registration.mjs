@@ -1,25 +1,38 @@
-// Registration pipeline benchmark: Phos end to end (HTTP register -> outbox -> relay -> BullMQ
-// worker -> event log -> Redis wake-up -> SSE subscription) and, when BENCH_BASELINE_DIR names one, against a
-// raw-stack baseline kept outside this repository, in the same run, on the same Redis and PostgreSQL. See bench/README.md.
+// Registration pipeline benchmark: Phos end to end (HTTP register or walk-in -> outbox -> relay ->
+// BullMQ worker -> event log -> Redis wake-up -> SSE subscription), the machine's own argon2id rate,
+// and, when BENCH_BASELINE_DIR names one, a raw-stack baseline kept outside this repository, all
+// in the same run, on the same Redis and PostgreSQL. See bench/README.md.
 //
 //   node bench/registration.mjs [N=200] [INFLIGHT=16] [CONCURRENCY=8] [RATE=0]
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import net from 'node:net';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import {
+  assertLoopback,
+  atLeast,
+  atMost,
+  createBenchDatabase,
+  deleteKeys,
+  formatGoals,
+  parseSseBlock,
+  processStats,
+  clockTicks,
+  ratio,
+  root,
+  run,
+  serverRequire,
+  startPhos,
+  summary,
+  threadTimes,
+  trpc,
+  withTimeout,
+} from './lib.mjs';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 // Not part of this repository: a directory with the baseline's package.json, package-lock.json and pipeline.mjs.
 const baselineSource = process.env.BENCH_BASELINE_DIR ? path.resolve(process.env.BENCH_BASELINE_DIR) : undefined;
-// The server's own clients, resolved the way the server resolves them (the root declares none).
-const serverRequire = createRequire(path.join(root, 'apps/server/package.json'));
 const pg = serverRequire('pg');
-const { Redis } = serverRequire('ioredis');
 
 const N = positiveInt(process.argv[2], 200, 'N');
 const INFLIGHT = positiveInt(process.argv[3], 16, 'INFLIGHT');
@@ -29,65 +42,25 @@ if (!Number.isFinite(RATE) || RATE < 0) throw new Error('RATE must be a number >
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PG_URL = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PHASE_TIMEOUT_MS = Number(process.env.BENCH_PHASE_TIMEOUT_MS ?? 90_000);
-/** Phos runs its worker with BullMQ concurrency 8 (not configurable from the environment). */
-const PHOS_WORKER_CONCURRENCY = 8;
+/** libuv's pool, where argon2id runs: Phos does not set it, so Node's default of 4 unless the caller does. */
+const THREADPOOL = positiveInt(process.env.UV_THREADPOOL_SIZE, 4, 'UV_THREADPOOL_SIZE');
+/** How long each argon2id measurement hashes for. */
+const ARGON2_SECONDS = Number(process.env.BENCH_ARGON2_SECONDS ?? 3);
+/** The auth.me probe's pace during the flood. */
+const PROBE_EVERY_MS = Number(process.env.BENCH_PROBE_MS ?? 50);
+/** The event-loop sampler's resolution inside Phos. */
+const LOOP_RESOLUTION_MS = 10;
 
-for (const url of [REDIS_URL, PG_URL]) {
-  const host = new URL(url).hostname;
-  if (!['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host)) throw new Error(`loopback only: ${url}`);
-}
+assertLoopback(REDIS_URL, PG_URL);
 
 function positiveInt(value, fallback, name) {
-  if (value === undefined) return fallback;
+  if (value === undefined || value === '') return fallback;
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${name} must be a positive integer`);
   return parsed;
 }
 
 const log = (...args) => console.error('[bench]', ...args);
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return null;
-  return Number(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))].toFixed(1));
-}
-
-function withTimeout(promise, ms, what) {
-  let timer;
-  return Promise.race([
-    promise,
-    new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms / 1000} s`)), ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
-}
-
-function run(command, args, options) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    const timer = options.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), options.timeoutMs) : undefined;
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? signal}\n${stderr.slice(-2000)}`));
-    });
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 // ---------------------------------------------------------------- baseline
 
@@ -116,11 +89,11 @@ async function baselineDir() {
   return dir;
 }
 
-async function runBaseline(pgUrl) {
+async function runBaseline(pgUrl, rate) {
   const dir = await baselineDir();
   // A fresh copy of pipeline.mjs every run: the cache only holds the dependencies.
   cpSync(path.join(baselineSource, 'pipeline.mjs'), path.join(dir, 'pipeline.mjs'));
-  const args = ['pipeline.mjs', String(N), String(INFLIGHT), String(CONCURRENCY), String(RATE)];
+  const args = ['pipeline.mjs', String(N), String(INFLIGHT), String(CONCURRENCY), String(rate)];
   const stdout = await run(process.execPath, args, {
     cwd: dir,
     env: { ...process.env, REDIS_URL, PG_URL: pgUrl },
@@ -136,82 +109,107 @@ async function runBaseline(pgUrl) {
   return result;
 }
 
-// ---------------------------------------------------------------- Phos
+// ---------------------------------------------------------------- argon2id on this machine
 
-async function startPhos({ databaseUrl, prefix, admin }) {
-  const port = await freePort();
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'phos-bench-data-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/server/src/main.ts'], {
+/**
+ * A child process hashing with Phos's own `hashPassword` (so the same argon2id parameters) on a
+ * libuv pool of the same size Phos runs with, 2 hashes per pool thread in flight so the pool never
+ * idles. Counts the hashes finished within ARGON2_SECONDS after a warm-up round. Also times Phos's
+ * password-strength check, which every self-registration runs on the event loop.
+ */
+const ARGON2_CHILD = `
+const { hashPassword } = await import(${JSON.stringify(path.join(root, 'apps/server/src/identity/password.ts'))});
+const { passwordWeakness } = await import(${JSON.stringify(path.join(root, 'apps/server/src/identity/passwordPolicy.ts'))});
+const concurrency = Number(process.env.BENCH_ARGON2_CONCURRENCY);
+const seconds = Number(process.env.BENCH_ARGON2_SECONDS);
+const password = process.env.BENCH_ARGON2_PASSWORD;
+await Promise.all(Array.from({ length: concurrency }, () => hashPassword(password)));
+let hashes = 0;
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+const end = t0 + seconds * 1000;
+const hasher = async () => {
+  while (performance.now() < end) {
+    await hashPassword(password);
+    if (performance.now() <= end) hashes += 1;
+  }
+};
+await Promise.all(Array.from({ length: concurrency }, hasher));
+const cpu = process.cpuUsage(cpu0);
+const cpuCores = (cpu.user + cpu.system) / 1000 / (performance.now() - t0);
+const owner = { email: 'patient-x@bench.test', firstName: 'Pat', lastName: 'Benchx', dateOfBirth: '1970-01-01' };
+passwordWeakness(password, owner);
+const checks = 20;
+const c0 = performance.now();
+for (let i = 0; i < checks; i++) passwordWeakness(password, { ...owner, lastName: 'Bench' + i });
+const checkMs = (performance.now() - c0) / checks;
+const round = (x, digits) => Number(x.toFixed(digits));
+console.log(JSON.stringify({ hashes, seconds, per_s: round(hashes / seconds, 1), cpu_cores: round(cpuCores, 3), cpu_ms_per_hash: round((cpuCores * 1000 * seconds) / hashes, 2), password_check_ms: round(checkMs, 2) }));
+`;
+
+async function measureArgon2(password) {
+  const concurrency = 2 * THREADPOOL;
+  const stdout = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', ARGON2_CHILD], {
     cwd: root,
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
       NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: databaseUrl,
-      REDIS_URL,
-      PHOS_REDIS_PREFIX: prefix,
-      PHOS_ROLE: 'all',
-      PHOS_DATA_DIR: dataDir,
-      PHOS_ADMIN_EMAIL: admin.email,
-      PHOS_ADMIN_PASSWORD: admin.password,
-      // Every registration comes from the bench's one address.
-      PHOS_REGISTER_MAX_PER_ADDRESS: '1000000',
-      LOG_LEVEL: 'warn',
+      UV_THREADPOOL_SIZE: String(THREADPOOL),
+      BENCH_ARGON2_CONCURRENCY: String(concurrency),
+      BENCH_ARGON2_SECONDS: String(ARGON2_SECONDS),
+      BENCH_ARGON2_PASSWORD: password,
     },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    timeoutMs: (ARGON2_SECONDS + 60) * 1000,
   });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const base = `http://127.0.0.1:${port}`;
-
-  async function stop() {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const killed = await Promise.race([exited.then(() => true), delay(10_000).then(() => false)]);
-      if (!killed) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    }
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-
-  try {
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (child.exitCode !== null) throw new Error(`Phos exited during start-up:\n${stderr}`);
-      const ready = await fetch(`${base}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ready) break;
-      if (Date.now() > deadline) throw new Error(`Phos was not ready within 30 s:\n${stderr}`);
-      await delay(100);
-    }
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { base, stop, stderr: () => stderr };
+  const line = stdout
+    .trim()
+    .split('\n')
+    .findLast((l) => l.startsWith('{'));
+  if (!line) throw new Error('the argon2id child printed no result');
+  return { ...JSON.parse(line), concurrency };
 }
 
-/** A JSON tRPC mutation; returns the data and the session cookie it set, if any. */
-async function mutate(base, procedure, input, cookie) {
-  const response = await fetch(`${base}/trpc/${procedure}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(cookie ? { cookie } : {}) },
-    body: JSON.stringify(input),
+// ---------------------------------------------------------------- Phos
+
+/**
+ * Loaded into Phos with --import (the server is not changed): every 250 ms it writes the worst
+ * event-loop delay and the event-loop utilisation of that interval to fd 3, as a JSON line.
+ */
+const LOOP_PROBE = `import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { writeSync } from 'node:fs';
+const histogram = monitorEventLoopDelay({ resolution: ${LOOP_RESOLUTION_MS} });
+histogram.enable();
+let last = performance.eventLoopUtilization();
+setInterval(() => {
+  const now = performance.eventLoopUtilization();
+  const line = { t: Date.now(), max: histogram.max / 1e6, p99: histogram.percentile(99) / 1e6, elu: performance.eventLoopUtilization(now, last).utilization };
+  last = now;
+  histogram.reset();
+  try { writeSync(3, JSON.stringify(line) + '\\n'); } catch {}
+}, 250).unref();
+`;
+
+/** Reads the loop probe's lines from Phos's fd 3. */
+function loopSamples(stream) {
+  const samples = [];
+  let buffer = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk) => {
+    buffer += chunk;
+    let end;
+    while ((end = buffer.indexOf('\n')) !== -1) {
+      const line = buffer.slice(0, end);
+      buffer = buffer.slice(end + 1);
+      try {
+        samples.push(JSON.parse(line));
+      } catch {
+        // a torn line: skip it
+      }
+    }
   });
-  const body = await response.json();
-  if (!response.ok) throw new Error(`${procedure} failed (${response.status}): ${JSON.stringify(body.error ?? body)}`);
-  const session = response.headers
-    .getSetCookie()
-    .map((c) => c.split(';')[0])
-    .find((c) => c.startsWith('phos_session='));
-  return { data: body.result.data, cookie: session };
+  stream.on('error', () => undefined);
+  return samples;
 }
 
 /**
@@ -236,19 +234,11 @@ async function subscribe(base, cookie, onChange) {
       buffer += decoder.decode(chunk, { stream: true });
       let end;
       while ((end = buffer.indexOf('\n\n')) !== -1) {
-        const block = buffer.slice(0, end);
+        const { event, id, data } = parseSseBlock(buffer.slice(0, end));
         buffer = buffer.slice(end + 2);
-        let event = 'message';
-        let id;
-        const data = [];
-        for (const line of block.split('\n')) {
-          if (line.startsWith('event:')) event = line.slice(6).trim();
-          else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
-          else if (line.startsWith('id:')) id = line.slice(3).trim();
-        }
         if (event === 'connected') connected();
-        else if (event === 'serialized-error') throw new Error(`subscription error: ${data.join('\n')}`);
-        else if (event === 'message' && data.length > 0) onChange(JSON.parse(data.join('\n')), id);
+        else if (event === 'serialized-error') throw new Error(`subscription error: ${data}`);
+        else if (event === 'message' && data !== '') onChange(JSON.parse(data), id);
       }
     }
     return 'the server ended the stream';
@@ -266,109 +256,304 @@ function dateOfBirth(i) {
   return `${year}-${month}-${day}`;
 }
 
+/**
+ * Offers `send(i)` for i < N: paced at `rate`/s whatever the server does (latency shows queueing),
+ * or, at rate 0, by INFLIGHT producers as fast as the server answers.
+ */
+async function offer(rate, send) {
+  if (rate > 0) {
+    const t0 = performance.now();
+    const gap = 1000 / rate;
+    const pending = [];
+    for (let i = 0; i < N; i++) {
+      const wait = t0 + i * gap - performance.now();
+      if (wait > 1) await delay(wait);
+      const sent = send(i);
+      // Awaited below with the others; meanwhile a failure must not crash the bench before its cleanup.
+      sent.catch(() => undefined);
+      pending.push(sent);
+    }
+    await Promise.all(pending);
+  } else {
+    let next = 0;
+    const producer = async () => {
+      while (next < N) await send(next++);
+    };
+    await Promise.all(Array.from({ length: INFLIGHT }, producer));
+  }
+}
+
+/**
+ * Every PROBE_EVERY_MS, open loop (a slow answer does not delay the next call, so queueing inside
+ * Phos shows in the latencies instead of thinning the samples): auth.me signed in, the figure;
+ * and, to say where its time goes, auth.me signed out (the tRPC stack without the session's
+ * database read) and /healthz (HTTP and the event loop alone).
+ */
+function startProbe(base, cookie) {
+  const samples = { auth_me_ms: [], auth_me_signed_out_ms: [], healthz_ms: [] };
+  const failures = [];
+  const inFlight = new Set();
+  const time = (into, call) => {
+    const promise = (async () => {
+      const t = performance.now();
+      try {
+        await call();
+        samples[into].push(performance.now() - t);
+      } catch (error) {
+        failures.push(error.message);
+      }
+    })();
+    inFlight.add(promise);
+    void promise.finally(() => inFlight.delete(promise));
+  };
+  const timer = setInterval(() => {
+    time('auth_me_ms', async () => {
+      const { data } = await trpc(base, 'auth.me', undefined, cookie);
+      if (!data) throw new Error('auth.me answered null: the probe is not signed in');
+    });
+    time('auth_me_signed_out_ms', () => trpc(base, 'auth.me', undefined, undefined));
+    time('healthz_ms', async () => {
+      const response = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(60_000) });
+      await response.arrayBuffer();
+      if (!response.ok) throw new Error(`/healthz answered ${response.status}`);
+    });
+  }, PROBE_EVERY_MS);
+  return async () => {
+    clearInterval(timer);
+    await Promise.all([...inFlight]);
+    return {
+      every_ms: PROBE_EVERY_MS,
+      ...Object.fromEntries(Object.entries(samples).map(([name, values]) => [name, summary(values)])),
+      failed: failures.length,
+      errors: [...new Set(failures)].slice(0, 3),
+    };
+  };
+}
+
+/** Phos's CPU by thread between two readings: the main thread's share of the window on a CPU and waiting for one. */
+function cpuBetween(before, after, windowMs) {
+  const delta = (name, field) => ((after.threads[name]?.[field] ?? 0) - (before.threads[name]?.[field] ?? 0)) / 1e6;
+  const share = (ms) => Number((ms / windowMs).toFixed(3));
+  const otherRunMs = Object.keys(after.threads)
+    .filter((name) => name !== 'main' && name !== 'libuv-worker')
+    .reduce((sum, name) => sum + delta(name, 'runNs'), 0);
+  return {
+    process_cpu_cores: share(((after.ticks - before.ticks) * 1000) / clockTicks),
+    main_thread_on_cpu: share(delta('main', 'runNs')),
+    main_thread_waiting_for_cpu: share(delta('main', 'waitNs')),
+    threadpool_cpu_cores: share(delta('libuv-worker', 'runNs')),
+    threadpool_waiting_for_cpu: share(delta('libuv-worker', 'waitNs')),
+    other_threads_cpu_cores: share(otherRunMs),
+  };
+}
+
+function readCpu(pid) {
+  return { ticks: processStats(pid).ticks, threads: threadTimes(pid) };
+}
+
+/** CPU ticks of the PostgreSQL backends serving `databaseUrl`'s database, by pid. */
+async function backendTicks(adminDb, databaseUrl) {
+  const { rows } = await adminDb.query('select pid from pg_stat_activity where datname = $1', [new URL(databaseUrl).pathname.slice(1)]);
+  const ticks = new Map();
+  for (const { pid } of rows) {
+    try {
+      ticks.set(pid, processStats(pid).ticks);
+    } catch {
+      // ended, or not readable
+    }
+  }
+  return ticks;
+}
+
+/** Milliseconds of CPU the backends used between two readings (a backend started since counts whole). */
+function backendCpuMs(before, after) {
+  let ticks = 0;
+  for (const [pid, t] of after) ticks += t - (before.get(pid) ?? 0);
+  return (ticks * 1000) / clockTicks;
+}
+
+/** The machine's total CPU ticks busy and idle, from /proc/stat. */
+function machineTicks() {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const idle = fields[3] + fields[4];
+  return { busy: fields.reduce((a, b) => a + b, 0) - idle, idle };
+}
+
+/**
+ * Four words drawn at random: strong, and as cheap to score as a person's passphrase. Phos scores
+ * every new password (zxcvbn) on its event loop, and a string of random hex digits costs it 10–20
+ * times as much (l33t substitutions of every digit), which would make the bench measure the
+ * scorer instead of the pipeline.
+ */
+function passphrase() {
+  const words = ['orchid', 'lantern', 'gravel', 'tundra', 'maple', 'cobalt', 'fjord', 'wren', 'quartz', 'meadow', 'ember', 'falcon'];
+  words.push('harbor', 'violin', 'kettle', 'plum', 'saffron', 'glacier', 'thistle', 'copper', 'juniper', 'basalt', 'heron', 'lagoon');
+  const picked = [];
+  while (picked.length < 4) {
+    const word = words[randomBytes(1)[0] % words.length];
+    if (!picked.includes(word)) picked.push(word);
+  }
+  return picked.join('-');
+}
+
 /** Set while a Phos child runs, so an interrupt can stop it before dropping its database. */
 let stopPhos = null;
 
-async function runPhos(databaseUrl, runId) {
+/**
+ * Phos's phases, each beside its yardstick: paced self-registrations (RATE > 0 only); the flood
+ * between two argon2id measurements; the walk-ins between two runs of `rawStack()`, the unpaced
+ * baseline, when there is one. Measured side by side, the ratios survive a noisy machine.
+ */
+async function runPhos(databaseUrl, runId, password, adminDb, rawStack) {
   const prefix = `phosbench-${runId}`;
-  const password = `bench-${randomBytes(12).toString('hex')}`;
   const admin = { email: `admin-${runId}@bench.test`, password };
-  const phos = await startPhos({ databaseUrl, prefix, admin });
+  const phos = await startPhos({
+    databaseUrl,
+    redisUrl: REDIS_URL,
+    prefix,
+    admin,
+    env: { PHOS_WORKER_CONCURRENCY: String(CONCURRENCY), UV_THREADPOOL_SIZE: String(THREADPOOL) },
+    nodeArgs: ['--import', `data:text/javascript,${encodeURIComponent(LOOP_PROBE)}`],
+    extraPipes: 1,
+    readyTimeoutMs: 30_000,
+    stopTimeoutMs: 10_000,
+  });
   stopPhos = phos.stop;
+  const loop = loopSamples(phos.child.stdio[3]);
   try {
-    const { cookie: adminCookie } = await mutate(phos.base, 'auth.login', admin);
+    const { cookie: adminCookie } = await trpc(phos.base, 'auth.login', admin);
     const provider = { email: `provider-${runId}@bench.test`, password };
-    await mutate(phos.base, 'admin.createUser', { ...provider, role: 'Provider', firstName: 'Bench', lastName: 'Provider' }, adminCookie);
-    const { cookie: providerCookie } = await mutate(phos.base, 'auth.login', provider);
+    await trpc(phos.base, 'admin.createUser', { ...provider, role: 'Provider', firstName: 'Bench', lastName: 'Provider' }, adminCookie);
+    const { cookie: providerCookie } = await trpc(phos.base, 'auth.login', provider);
+    // A second session for the probe, so it is not the subscription's.
+    const { cookie: probeCookie } = await trpc(phos.base, 'auth.login', provider);
 
-    const started = new Map(); // lastName -> request start
-    const latencies = [];
-    const requestMs = [];
+    // Every phase's arrivals come through one subscription, matched by the patient's last name.
+    const expected = new Map(); // lastName -> { phase, start }
     const seenIds = [];
-    let arrivals = 0;
-    let lastArrival = 0;
-    let allArrived;
-    const everyoneArrived = new Promise((resolve) => (allArrived = resolve));
     const subscription = await subscribe(phos.base, providerCookie, (change, id) => {
       seenIds.push(BigInt(id));
       if (change.type !== 'queue.entry.added') return;
-      const start = started.get(change.entry.lastName);
-      if (start === undefined) return;
-      started.delete(change.entry.lastName);
-      lastArrival = performance.now();
-      latencies.push(lastArrival - start);
-      if (++arrivals === N) allArrived();
+      const waiting = expected.get(change.entry.lastName);
+      if (waiting === undefined) return;
+      expected.delete(change.entry.lastName);
+      const { phase, start } = waiting;
+      phase.lastArrival = performance.now();
+      phase.latencies.push(phase.lastArrival - start);
+      if (++phase.arrivals === N) phase.allArrived();
     });
 
-    async function register(i) {
-      const lastName = `Bench${runId}n${i}`;
-      const t = performance.now();
-      started.set(lastName, t);
-      await mutate(phos.base, 'auth.register', {
-        email: `patient-${runId}-${i}@bench.test`,
+    /** Sends N requests through `send(i, lastName)`, each counted when its queue event arrives. */
+    async function phase(name, rate, send, { probe = false } = {}) {
+      const state = { latencies: [], requestMs: [], arrivals: 0, lastArrival: 0 };
+      const everyoneArrived = new Promise((resolve) => (state.allArrived = resolve));
+      const stopProbe = probe ? startProbe(phos.base, probeCookie) : null;
+      const loopFrom = Date.now();
+      const cpuBefore = readCpu(phos.pid);
+      const backendsBefore = await backendTicks(adminDb, databaseUrl);
+      const benchBefore = process.cpuUsage();
+      const machineBefore = machineTicks();
+      const t0 = performance.now();
+      await offer(rate, async (i) => {
+        const lastName = `Bench${runId}${name[0]}n${i}`;
+        const t = performance.now();
+        expected.set(lastName, { phase: state, start: t });
+        await send(i, lastName);
+        state.requestMs.push(performance.now() - t);
+      });
+      const tSent = performance.now();
+      try {
+        await withTimeout(everyoneArrived, PHASE_TIMEOUT_MS, `${N} queue events (${name})`);
+      } catch (error) {
+        await stopProbe?.();
+        const rows = await countRows(databaseUrl);
+        throw new Error(
+          `${error.message}: ${state.arrivals} arrived; subscription ${subscription.ended() ?? 'still open'}; ` +
+            `last event id seen ${seenIds.at(-1) ?? 'none'}; database ${JSON.stringify(rows)}; ` +
+            `still waiting for ${expected.size}\nPhos stderr:\n${phos.stderr()}`,
+          { cause: error },
+        );
+      }
+      const windowMs = state.lastArrival - t0;
+      const cpu = cpuBetween(cpuBefore, readCpu(phos.pid), windowMs);
+      const bench = process.cpuUsage(benchBefore);
+      const machine = machineTicks();
+      const postgresMs = backendCpuMs(backendsBefore, await backendTicks(adminDb, databaseUrl));
+      const machineBusy = (machine.busy - machineBefore.busy) / (machine.busy - machineBefore.busy + machine.idle - machineBefore.idle);
+      const probed = await stopProbe?.();
+      const loopWindow = loop.filter((s) => s.t >= loopFrom);
+      const latency = summary(state.latencies);
+      const request = summary(state.requestMs);
+      return {
+        n: N,
+        inflight: rate > 0 ? null : INFLIGHT,
+        rate,
+        request_per_s: Math.round(N / ((tSent - t0) / 1000)),
+        e2e_per_s: Math.round(N / (windowMs / 1000)),
+        p50_ms: latency.p50,
+        p95_ms: latency.p95,
+        p99_ms: latency.p99,
+        request_p50_ms: request.p50,
+        request_p95_ms: request.p95,
+        request_p99_ms: request.p99,
+        window_s: Number((windowMs / 1000).toFixed(2)),
+        ...(probed ? { probe: probed } : {}),
+        phos_cpu: { ...cpu, ms_per_item: Number(((cpu.process_cpu_cores * windowMs) / N).toFixed(2)) },
+        postgres_cpu: { cores: Number((postgresMs / windowMs).toFixed(3)), ms_per_item: Number((postgresMs / N).toFixed(2)) },
+        bench_cpu_cores: Number(((bench.user + bench.system) / 1000 / windowMs).toFixed(3)),
+        // Of both CPUs, whoever used them: Phos, its PostgreSQL backends, the bench, and anything else on the machine.
+        machine_cpu_busy: Number(machineBusy.toFixed(3)),
+        event_loop: {
+          // The sampler's own timer interval is not delay.
+          worst_delay_per_250ms: summary(loopWindow.map((s) => Math.max(0, s.max - LOOP_RESOLUTION_MS))),
+          utilization_mean: loopWindow.length
+            ? Number((loopWindow.reduce((sum, s) => sum + s.elu, 0) / loopWindow.length).toFixed(3))
+            : null,
+        },
+      };
+    }
+
+    const register = (label) => (i, lastName) =>
+      trpc(phos.base, 'auth.register', {
+        email: `patient-${runId}-${label}${i}@bench.test`,
         password,
         firstName: 'Pat',
         lastName,
         dateOfBirth: dateOfBirth(i),
       });
-      requestMs.push(performance.now() - t);
-    }
+    const walkIn = (i, lastName) =>
+      trpc(phos.base, 'patients.registerWalkIn', { firstName: 'Walk', lastName, dateOfBirth: dateOfBirth(i) }, providerCookie);
 
-    const t0 = performance.now();
+    let paced = null;
     if (RATE > 0) {
-      // Paced like the baseline: offered at RATE/s whatever the server does, so latency shows queueing.
-      const gap = 1000 / RATE;
-      const pending = [];
-      for (let i = 0; i < N; i++) {
-        const wait = t0 + i * gap - performance.now();
-        if (wait > 1) await delay(wait);
-        const registration = register(i);
-        // Awaited below with the others; meanwhile a failure must not crash the bench before its cleanup.
-        registration.catch(() => undefined);
-        pending.push(registration);
-      }
-      await Promise.all(pending);
-    } else {
-      let next = 0;
-      const producer = async () => {
-        while (next < N) await register(next++);
-      };
-      await Promise.all(Array.from({ length: INFLIGHT }, producer));
+      log(`Phos: ${N} self-registrations paced at ${RATE}/s…`);
+      paced = await phase('paced', RATE, register('p'));
     }
-    const tRegistered = performance.now();
-    try {
-      await withTimeout(everyoneArrived, PHASE_TIMEOUT_MS, `${N} queue events`);
-    } catch (error) {
-      const rows = await countRows(databaseUrl);
-      throw new Error(
-        `${error.message}: ${arrivals} arrived; subscription ${subscription.ended() ?? 'still open'}; ` +
-          `last event id seen ${seenIds.at(-1) ?? 'none'}; database ${JSON.stringify(rows)}; ` +
-          `waiting for ${[...started.keys()].slice(0, 5).join(', ')}\nPhos stderr:\n${phos.stderr()}`,
-      );
-    } finally {
-      subscription.close();
-      await subscription.done;
-    }
+    log(`argon2id: ${ARGON2_SECONDS} s on a pool of ${THREADPOOL}, before the flood…`);
+    const argon2Before = await measureArgon2(password);
+    log(`Phos: a flood of ${N} self-registrations, ${INFLIGHT} in flight, auth.me every ${PROBE_EVERY_MS} ms…`);
+    const flood = await phase('flood', 0, register('f'), { probe: true });
+    log('argon2id again, after the flood…');
+    const argon2After = await measureArgon2(password);
+    if (rawStack) log('raw stack, unpaced, before the walk-ins…');
+    const rawBefore = await rawStack?.();
+    log(`Phos: ${N} walk-ins, ${INFLIGHT} in flight…`);
+    const walkins = await phase('walkins', 0, walkIn);
+    if (rawStack) log('raw stack again, after the walk-ins…');
+    const rawAfter = await rawStack?.();
 
-    latencies.sort((a, b) => a - b);
-    requestMs.sort((a, b) => a - b);
+    subscription.close();
+    await subscription.done;
     // Ids the subscription carries skip the events it does not show (patient.created), so they
     // must rise strictly (no duplicate, no reordering) rather than by exactly one.
     const inOrder = seenIds.every((id, i) => i === 0 || id > seenIds[i - 1]);
     return {
-      n: N,
-      inflight: INFLIGHT,
-      worker_concurrency: PHOS_WORKER_CONCURRENCY,
-      rate: RATE,
-      register_per_s: Math.round(N / ((tRegistered - t0) / 1000)),
-      e2e_per_s: Math.round(N / ((lastArrival - t0) / 1000)),
-      p50_ms: percentile(latencies, 50),
-      p95_ms: percentile(latencies, 95),
-      p99_ms: percentile(latencies, 99),
-      register_request_p50_ms: percentile(requestMs, 50),
-      register_request_p95_ms: percentile(requestMs, 95),
-      event_ids_increasing: inOrder,
-      events_seen: seenIds.length,
+      paced,
+      flood,
+      walkins,
+      argon2: { before: argon2Before, after: argon2After },
+      rawStack: rawBefore && rawAfter ? { before: rawBefore, after: rawAfter } : null,
+      events: { event_ids_increasing: inOrder, events_seen: seenIds.length },
     };
   } finally {
     stopPhos = null;
@@ -394,37 +579,62 @@ async function countRows(databaseUrl) {
   }
 }
 
-async function deleteKeys(prefix) {
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [nextCursor, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      cursor = nextCursor;
-      if (keys.length > 0) deleted += await redis.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return deleted;
+/** The registration figures in the shape this bench has always printed as `phos`. */
+function phosFigures(p, events, rows) {
+  return {
+    n: p.n,
+    inflight: INFLIGHT,
+    worker_concurrency: CONCURRENCY,
+    rate: p.rate,
+    register_per_s: p.request_per_s,
+    e2e_per_s: p.e2e_per_s,
+    p50_ms: p.p50_ms,
+    p95_ms: p.p95_ms,
+    p99_ms: p.p99_ms,
+    register_request_p50_ms: p.request_p50_ms,
+    register_request_p95_ms: p.request_p95_ms,
+    ...events,
+    ...rows,
+  };
+}
+
+function report(result) {
+  const { flood, walkins, argon2 } = result;
+  const fmt = (s) => `${s.p50 ?? '-'}/${s.p95 ?? '-'}/${s.p99 ?? '-'}`;
+  const cpu = (p) =>
+    `CPU: Phos ${p.phos_cpu.process_cpu_cores} cores, ${p.phos_cpu.ms_per_item} ms each (main thread on a CPU ${p.phos_cpu.main_thread_on_cpu} of the time, ` +
+    `waiting for one ${p.phos_cpu.main_thread_waiting_for_cpu}; pool ${p.phos_cpu.threadpool_cpu_cores} cores); PostgreSQL ${p.postgres_cpu.cores} cores, ` +
+    `${p.postgres_cpu.ms_per_item} ms each; bench ${p.bench_cpu_cores}; machine ${p.machine_cpu_busy} busy`;
+  const lines = [
+    `registration: N=${N}, inflight ${INFLIGHT}, worker concurrency ${CONCURRENCY}, rate ${RATE}, thread pool ${THREADPOOL}, ${result.cpus} CPUs`,
+    `  raw stack, unpaced: ${result.baseline_throughput?.before.e2e_per_s ?? '-'}/s before the walk-ins, ${result.baseline_throughput?.after.e2e_per_s ?? '-'}/s after ` +
+      `(mean ${result.baseline_throughput?.e2e_per_s ?? '-'}/s)`,
+    `  argon2id: ${argon2.before.per_s}/s on ${argon2.before.cpu_cores} cores before, ${argon2.after.per_s}/s on ${argon2.after.cpu_cores} after (mean ${argon2.per_s}/s); ` +
+      `${argon2.before.cpu_ms_per_hash} ms CPU per hash; password strength check ${argon2.before.password_check_ms} ms`,
+    `  flood: ${flood.request_per_s} registered/s, ${flood.e2e_per_s}/s end to end; request p50/p95/p99 ${flood.request_p50_ms}/${flood.request_p95_ms}/${flood.request_p99_ms} ms`,
+    `    auth.me p50/p95/p99 ${fmt(flood.probe.auth_me_ms)} ms; signed out ${fmt(flood.probe.auth_me_signed_out_ms)} ms; ` +
+      `/healthz ${fmt(flood.probe.healthz_ms)} ms (${flood.probe.auth_me_ms.n} probes each, ${flood.probe.failed} failed)`,
+    `    event loop: worst delay per 250 ms p50/p95/p99 ${fmt(flood.event_loop.worst_delay_per_250ms)} ms, utilisation ${flood.event_loop.utilization_mean}`,
+    `    ${cpu(flood)}`,
+    `  walk-ins: ${walkins.request_per_s} requests/s, ${walkins.e2e_per_s}/s end to end; latency p50/p95/p99 ${walkins.p50_ms}/${walkins.p95_ms}/${walkins.p99_ms} ms`,
+    `    ${cpu(walkins)}`,
+    `  patients ${result.database.patients}/${result.database.patients_expected}, queue entries ${result.database.queue_entries}, outbox unsent ${result.database.outbox_unsent}, event ids increasing ${result.phos.event_ids_increasing}`,
+    '',
+    ...formatGoals(result.goals),
+  ];
+  console.log(lines.join('\n'));
 }
 
 const runId = randomBytes(4).toString('hex');
-const database = `phos_bench_${runId}`;
-const adminUrl = new URL(PG_URL);
-const benchUrl = new URL(PG_URL);
-benchUrl.pathname = `/${database}`;
-
-const adminDb = new pg.Client({ connectionString: adminUrl.toString() });
-await adminDb.connect();
-await adminDb.query(`create database ${database}`);
-log(`database ${database}, Redis prefix phosbench-${runId}, N=${N} inflight=${INFLIGHT} concurrency=${CONCURRENCY} rate=${RATE}`);
+const prefix = `phosbench-${runId}`;
+const db = await createBenchDatabase(PG_URL, `phos_bench_${runId}`);
+log(
+  `database phos_bench_${runId}, Redis prefix ${prefix}, N=${N} inflight=${INFLIGHT} concurrency=${CONCURRENCY} rate=${RATE} thread pool=${THREADPOOL}`,
+);
 
 const cleanup = async () => {
-  const keys = await deleteKeys(`phosbench-${runId}`).catch((error) => (log('Redis cleanup failed:', error.message), 0));
-  await adminDb.query(`drop database if exists ${database} with (force)`).catch((error) => log('drop failed:', error.message));
-  await adminDb.end();
+  const keys = await deleteKeys(REDIS_URL, prefix).catch((error) => (log('Redis cleanup failed:', error.message), 0));
+  await db.drop().catch((error) => log('drop failed:', error.message));
   return keys;
 };
 process.once('SIGINT', () => {
@@ -440,36 +650,75 @@ let exitCode = 0;
 try {
   // The baseline's table lives in the bench database too, so dropping it leaves nothing behind.
   let baseline = null;
-  if (baselineSource) {
-    log('baseline…');
-    baseline = await runBaseline(benchUrl.toString());
+  if (baselineSource && RATE > 0) {
+    log(`baseline at rate ${RATE}…`);
+    baseline = await runBaseline(db.url, RATE);
     log('baseline', JSON.stringify(baseline));
-  } else {
-    log('no BENCH_BASELINE_DIR: measuring Phos alone, without ratios');
+  } else if (!baselineSource) {
+    log('no BENCH_BASELINE_DIR: measuring Phos alone, without the raw-stack ratios');
   }
-  log('Phos…');
-  const phos = await runPhos(benchUrl.toString(), runId);
-  Object.assign(phos, await countRows(benchUrl.toString()));
-  const ratio = (a, b) => (a === null || b === null || b === 0 ? null : Number((a / b).toFixed(3)));
-  console.log(
-    JSON.stringify({
-      when: new Date().toISOString(),
-      cpus: os.cpus().length,
-      phos,
-      baseline,
-      ratio_phos_over_baseline: {
-        e2e_per_s: ratio(phos.e2e_per_s, baseline?.e2e_per_s ?? null),
-        p50_ms: ratio(phos.p50_ms, baseline?.p50_ms ?? null),
-        p95_ms: ratio(phos.p95_ms, baseline?.p95_ms ?? null),
-        p99_ms: ratio(phos.p99_ms, baseline?.p99_ms ?? null),
-      },
-    }),
-  );
+  const rawStack = baselineSource
+    ? async () => {
+        const result = await runBaseline(db.url, 0);
+        log('baseline', JSON.stringify(result));
+        return result;
+      }
+    : null;
+  const password = passphrase();
+  const measured = await runPhos(db.url, runId, password, db.adminDb, rawStack);
+  const rows = await countRows(db.url);
+  const { flood, walkins } = measured;
+  // Unpaced, the baseline the registrations compare with is the raw stack's first run.
+  if (RATE === 0) baseline = measured.rawStack?.before ?? null;
+  const raw = measured.rawStack;
+  const baselineThroughput = raw && { ...raw, e2e_per_s: Math.round((raw.before.e2e_per_s + raw.after.e2e_per_s) / 2) };
+  const argon2PerS = Number(((measured.argon2.before.per_s + measured.argon2.after.per_s) / 2).toFixed(1));
+  // At RATE 0 the self-registration run is the flood; paced, it is its own phase.
+  const phos = phosFigures(measured.paced ?? flood, measured.events, {});
+  const result = {
+    when: new Date().toISOString(),
+    cpus: os.cpus().length,
+    phos,
+    baseline,
+    ratio_phos_over_baseline: {
+      e2e_per_s: ratio(phos.e2e_per_s, baseline?.e2e_per_s),
+      p50_ms: ratio(phos.p50_ms, baseline?.p50_ms),
+      p95_ms: ratio(phos.p95_ms, baseline?.p95_ms),
+      p99_ms: ratio(phos.p99_ms, baseline?.p99_ms),
+    },
+    baseline_throughput: baselineThroughput,
+    threadpool: THREADPOOL,
+    argon2: { ...measured.argon2, per_s: argon2PerS },
+    flood: {
+      ...flood,
+      register_over_argon2: ratio(flood.request_per_s, argon2PerS),
+      e2e_over_argon2: ratio(flood.e2e_per_s, argon2PerS),
+    },
+    walkins: { ...walkins, e2e_over_baseline: ratio(walkins.e2e_per_s, baselineThroughput?.e2e_per_s) },
+    database: { ...rows, patients_expected: N * (RATE > 0 ? 3 : 2) },
+  };
+  result.goals = [
+    atLeast('walk-ins e2e ÷ raw stack e2e', result.walkins.e2e_over_baseline, 0.5),
+    atLeast('flood registrations/s ÷ argon2id/s', result.flood.register_over_argon2, 0.8),
+    atLeast('flood e2e/s ÷ argon2id/s', result.flood.e2e_over_argon2, 0.8),
+    atMost('auth.me p99 during the flood', flood.probe.auth_me_ms.p99, 50, ' ms'),
+  ];
+  console.log(JSON.stringify(result));
+  report(result);
+  const correct =
+    rows.patients === result.database.patients_expected &&
+    rows.queue_entries === result.database.patients_expected &&
+    rows.outbox_unsent === 0 &&
+    measured.events.event_ids_increasing;
+  if (!correct) {
+    log('registrations went missing or arrived out of order: see database and phos.event_ids_increasing');
+    exitCode = 1;
+  }
 } catch (error) {
   exitCode = 1;
   log(error instanceof Error ? error.stack : error);
 } finally {
   const keys = await cleanup();
-  log(`cleaned up: dropped ${database}, removed ${keys} leftover Redis key(s) under phosbench-${runId}:`);
+  log(`cleaned up: dropped phos_bench_${runId}, removed ${keys} leftover Redis key(s) under ${prefix}:`);
 }
 process.exit(exitCode);

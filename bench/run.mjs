@@ -1,5 +1,5 @@
-// `npm run bench [-- --quick | live flags]`: the live fan-out scenario, then the registration
-// pipeline. Flags go to bench/live.mjs; --quick also shrinks the registration run.
+// `npm run bench [-- --quick | live flags]`: the live fan-out scenario, the registration pipeline,
+// then the dashboard. Flags go to bench/live.mjs; --quick also shrinks the other two.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,4 +15,5 @@ function run(script, scriptArgs) {
 
 const live = run('live.mjs', args);
 const registration = run('registration.mjs', quick ? ['50', '8', '8', '10'] : []);
-process.exit(live !== 0 ? live : registration);
+const dashboard = run('dashboard.mjs', quick ? ['--quick'] : []);
+process.exit([live, registration, dashboard].find((code) => code !== 0) ?? 0);
