@@ -50,6 +50,21 @@ function serialiseOnce(value: unknown, serialize: (value: unknown) => unknown): 
   return json;
 }
 
+/**
+ * A tracked value's whole SSE block, encoded once however many streams send it: the same queue
+ * change goes to every dashboard with the same id, so after the first stream each write is a copy.
+ */
+const trackedBlocks = new WeakMap<object, { id: string; bytes: Buffer }>();
+
+function trackedBlock(id: string, data: unknown, serialize: (value: unknown) => unknown): string | Buffer {
+  if (typeof data !== 'object' || data === null) return block({ data: JSON.stringify(serialize(data)), id });
+  const cached = trackedBlocks.get(data);
+  if (cached?.id === id) return cached.bytes;
+  const bytes = Buffer.from(block({ data: serialiseOnce(data, serialize), id }));
+  trackedBlocks.set(data, { id, bytes });
+  return bytes;
+}
+
 /** `Last-Event-ID`, as tRPC reads it: the header an EventSource sends on reconnect, or the query. */
 function lastEventIdOf(request: FastifyRequest, query: URLSearchParams): string | null {
   const header = request.headers['last-event-id'];
@@ -81,6 +96,41 @@ export function spreadReconnectDelayMs(minMs = 500, maxMs = 2500): number {
   return Math.round(minMs + Math.random() * (maxMs - minMs));
 }
 
+const GONE = Symbol('client gone');
+
+/**
+ * The iterator's next step, or GONE as soon as the response closes (the client left) while it
+ * waits; the procedure sees its signal abort and is left to finish on its own. One listener per
+ * step, removed with it: racing every step against one long-lived "closed" promise would leave a
+ * reaction on it per message for as long as the stream lives.
+ */
+function nextUnlessGone<T>(iterator: AsyncIterator<T>, res: ServerResponse): Promise<IteratorResult<T> | typeof GONE> {
+  if (res.destroyed) return Promise.resolve(GONE);
+  return new Promise((resolve, reject) => {
+    const gone = () => {
+      resolve(GONE);
+      next
+        .then(
+          () => iterator.return?.(),
+          () => undefined,
+        )
+        .catch(() => undefined);
+    };
+    res.once('close', gone);
+    const next = iterator.next();
+    next.then(
+      (step) => {
+        res.off('close', gone);
+        resolve(step);
+      },
+      (error: unknown) => {
+        res.off('close', gone);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
 /** A stream that fails at once: how a procedure that refused to start is told, as tRPC tells it. */
 function failing(error: unknown): AsyncIterable<never> {
   return { [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error instanceof Error ? error : new Error(String(error))) }) };
@@ -97,7 +147,7 @@ function block(fields: { event?: string; data?: string; id?: string; retry?: num
 }
 
 /** Writes `text`; waits while the socket's buffer is full, so a slow reader is not buffered without bound. */
-async function write(res: ServerResponse, text: string, closed: Promise<unknown>): Promise<void> {
+async function write(res: ServerResponse, text: string | Buffer, closed: Promise<unknown>): Promise<void> {
   if (res.write(text)) return;
   await Promise.race([once(res, 'drain'), closed]);
 }
@@ -149,6 +199,7 @@ export function serveEventStreams(
     const res = reply.raw;
     const left = new AbortController();
     const closed = once(res, 'close').then(() => left.abort());
+    // The client leaving aborts the procedure's signal; `nextUnlessGone` stops waiting on it at once.
     const query = new URL(request.url, 'http://phos').searchParams;
     const requestedId = lastEventIdOf(request, query);
 
@@ -189,18 +240,8 @@ export function serveEventStreams(
     let lastEventId = requestedId && !/[\0\n\r]/.test(requestedId) ? requestedId : null;
     try {
       for (;;) {
-        const next = iterator.next();
-        const step = await Promise.race([next, closed.then(() => null)]);
-        if (step === null) {
-          // The client left: the procedure sees its signal abort; let it finish on its own.
-          next
-            .then(
-              () => iterator.return?.(),
-              () => undefined,
-            )
-            .catch(() => undefined);
-          return;
-        }
+        const step = await nextUnlessGone(iterator, res);
+        if (step === GONE) return;
         if (step.done) {
           await write(res, block({ event: 'return', data: '' }), closed);
           return;
@@ -209,7 +250,7 @@ export function serveEventStreams(
         if (isTrackedEnvelope(value)) {
           const [id, data] = value;
           lastEventId = String(id);
-          await write(res, block({ data: serialiseOnce(data, serialize), id: lastEventId }), closed);
+          await write(res, trackedBlock(lastEventId, data, serialize), closed);
         } else if (lastEventId === null) {
           await write(res, block({ data: serialiseOnce(value, serialize) }), closed);
         } else {

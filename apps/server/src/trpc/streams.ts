@@ -165,19 +165,6 @@ function appErrorAsTrpc(cause: AppError): TRPCError {
 }
 
 /**
- * A stream's next value, with an AppError it fails with mapped to its tRPC code, as calls have
- * theirs mapped by the procedure middleware: a retryable one (the hub's "fell behind" BUSY) then
- * reaches the client as SERVICE_UNAVAILABLE, and its EventSource reconnects from its last id.
- */
-async function nextMapped<T>(pending: Promise<IteratorResult<T>>): Promise<IteratorResult<T>> {
-  try {
-    return await pending;
-  } catch (error) {
-    throw error instanceof AppError ? appErrorAsTrpc(error) : error;
-  }
-}
-
-/**
  * The services as a stream sees them: its hub listeners and board watches stop when the stream
  * closes. Every subscription waits on one or the other, so ending a stream releases it even while
  * it waits for events. Both stay the process's own: only the signal is the stream's.
@@ -199,26 +186,72 @@ export function servicesUntil(services: Services, streamSignal: AbortSignal): Se
  * as retryable and keeps the subscription, and the response ends without tRPC's `return` event
  * (which would stop the client for good), so the EventSource reconnects, through the load
  * balancer to another instance, sending the last tracked id as Last-Event-ID: no gap.
+ *
+ * An AppError the stream fails with is mapped to its tRPC code, as calls have theirs mapped by the
+ * procedure middleware: a retryable one (the hub's "fell behind" BUSY) then reaches the client as
+ * SERVICE_UNAVAILABLE, and its EventSource reconnects from its last id.
+ *
+ * A plain iterator rather than a generator, and no `Promise.race` against `sessionEnded` per value
+ * (each race would leave a reaction on that long-lived promise until the stream ends): this sits
+ * on every message of every stream, 1,000 dashboards times every queue event.
  */
-export async function* untilSessionEnds<T>(inner: AsyncIterable<T>, stream: OpenStream): AsyncGenerator<T> {
+export function untilSessionEnds<T>(inner: AsyncIterable<T>, stream: OpenStream): AsyncIterableIterator<T> {
   const iterator = inner[Symbol.asyncIterator]();
-  let pending: Promise<IteratorResult<T>> | undefined;
-  try {
-    for (;;) {
-      pending = nextMapped(iterator.next());
-      const step = await Promise.race([pending, stream.sessionEnded]);
-      // The resolver may also stop on its own once the stream's signal aborts: still the server's end.
-      if (step === ENDED || step === RESTARTING) throw endedError(step);
-      const ended = stream.wasEnded();
-      if (ended) throw endedError(ended);
-      pending = undefined;
-      if (step.done) return;
-      yield step.value;
-    }
-  } finally {
+  const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+  let finished = false;
+  /** Fails the `next()` waiting now, if any: how a stream whose session ends learns it at once. */
+  let failPending: ((error: unknown) => void) | undefined;
+
+  function finish(): void {
+    if (finished) return;
+    finished = true;
     stream.close();
     // The step in flight ends with the stream's signal; its outcome no longer matters.
-    pending?.catch(() => undefined);
     void Promise.resolve(iterator.return?.()).catch(() => undefined);
   }
+
+  void stream.sessionEnded.then((reason) => {
+    failPending?.(endedError(reason));
+    finish();
+  });
+
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    next(): Promise<IteratorResult<T, undefined>> {
+      if (finished) {
+        const ended = stream.wasEnded();
+        return ended ? Promise.reject(endedError(ended)) : Promise.resolve(done);
+      }
+      return new Promise<IteratorResult<T, undefined>>((resolve, reject) => {
+        failPending = reject;
+        iterator.next().then(
+          (step) => {
+            failPending = undefined;
+            // The resolver may also stop on its own once the stream's signal aborts: still the server's end.
+            const ended = stream.wasEnded();
+            if (ended) {
+              finish();
+              reject(endedError(ended));
+            } else if (step.done) {
+              finish();
+              resolve(done);
+            } else {
+              resolve(step);
+            }
+          },
+          (error: unknown) => {
+            failPending = undefined;
+            finish();
+            reject(error instanceof AppError ? appErrorAsTrpc(error) : error instanceof Error ? error : new Error(String(error)));
+          },
+        );
+      });
+    },
+    return(): Promise<IteratorResult<T, undefined>> {
+      finish();
+      return Promise.resolve(done);
+    },
+  };
 }
