@@ -6,6 +6,7 @@ import { createEventHub, publishCommitted, type EventHub } from './events/hub.js
 import { createVisitBoard } from './queue/board.js';
 import { createRelay, type Relay } from './outbox/relay.js';
 import { ensureFirstAdmin } from './identity/bootstrap.js';
+import { closePasswordScorer } from './identity/passwordPolicy.js';
 import { createSignInGuard, type SignInLimits } from './identity/throttle.js';
 import { startWorkers, type Workers } from './jobs/index.js';
 import type { Notifier } from './jobs/notifier.js';
@@ -163,6 +164,8 @@ export function configFromEnv(
 export async function startPhos(config: PhosConfig): Promise<Phos> {
   const { log } = config;
   const shutdown = createShutdown(log);
+  // Added first, so it closes last: requests scoring passwords end before it.
+  shutdown.add('password scorer', closePasswordScorer);
   let workers: Workers | undefined;
   /** Set when a shutdown has a deadline for jobs: each worker's close waits for its jobs until then only. */
   let jobsDeadline: Promise<void> | undefined;

@@ -8,10 +8,10 @@ import { adminExists, createUser } from './users.js';
  * The first Admin's password meets the policy every other password does: a start-up that would
  * create it with a guessable one stops with the reason, rather than leave the keys under the mat.
  */
-function refuseWeakAdminPassword(admin: { email: string; password: string }): void {
+async function refuseWeakAdminPassword(admin: { email: string; password: string }): Promise<void> {
   const parsed = passwordSchema.safeParse(admin.password);
   const problem = parsed.success
-    ? passwordWeakness(admin.password, { email: admin.email, firstName: 'Phos', lastName: 'Admin' })
+    ? await passwordWeakness(admin.password, { email: admin.email, firstName: 'Phos', lastName: 'Admin' })
     : (parsed.error.issues[0]?.message ?? 'Invalid password');
   if (problem) throw new Error(`PHOS_ADMIN_PASSWORD is refused: ${problem}`);
 }
@@ -23,7 +23,7 @@ export async function ensureFirstAdmin(
 ): Promise<'created' | 'exists' | 'not-configured'> {
   if (await adminExists(db)) return 'exists';
   if (!admin) return 'not-configured';
-  refuseWeakAdminPassword(admin);
+  await refuseWeakAdminPassword(admin);
   try {
     await createUser(db, { ...admin, role: 'Admin', firstName: 'Phos', lastName: 'Admin' });
   } catch (error) {

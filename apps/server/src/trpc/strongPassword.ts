@@ -4,12 +4,13 @@ import { ZodRealError } from 'zod';
 import { passwordWeakness } from '../identity/passwordPolicy.js';
 
 /**
- * The strength check for a procedure that learns whose password it is only once it runs (the
- * signed-in user changing theirs, an Admin resetting someone's): a BAD_REQUEST whose zod field
- * error sits on `field`, exactly as `strongPasswordInput` reports it, so the form shows it there.
+ * The strength check, made in the resolver: a BAD_REQUEST whose zod field error sits on `field`,
+ * as an input schema's issue would, so the form shows it under that field. Not an `.input()`
+ * refinement: tRPC makes anything thrown while parsing a BAD_REQUEST, and a scoring thread that
+ * died must answer INTERNAL. Scoring takes CPU: call it where callers are trusted or throttled.
  */
-export function requireStrongPassword(password: string, owner: PasswordOwner, field: string): void {
-  const weakness = passwordWeakness(password, owner);
+export async function requireStrongPassword(password: string, owner: PasswordOwner, field: string): Promise<void> {
+  const weakness = await passwordWeakness(password, owner);
   if (!weakness) return;
   throw new TRPCError({
     code: 'BAD_REQUEST',

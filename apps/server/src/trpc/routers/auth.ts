@@ -56,7 +56,7 @@ export const authRouter = router({
       // Counted first: scoring the password costs CPU, so it too is throttled per address. A
       // retry counts as an attempt too.
       await ctx.services.signIn.countRegistration(ctx.ip);
-      requireStrongPassword(input.password, input, 'password');
+      await requireStrongPassword(input.password, input, 'password');
       const { user, registrationId, session, retried } = await registerWithSession(ctx.db, input, {
         policy: ctx.services.sessionPolicy,
         alsoInTransaction: (tx, registered) =>
@@ -115,7 +115,7 @@ export const authRouter = router({
     .input(changePasswordInput)
     .output(ok)
     .mutation(async ({ ctx, input }) => {
-      requireStrongPassword(input.newPassword, ctx.user, 'newPassword');
+      await requireStrongPassword(input.newPassword, ctx.user, 'newPassword');
       try {
         await ctx.db.transaction(async (tx) => {
           await changeOwnPassword(tx, {
