@@ -1,8 +1,11 @@
-import { count, eq } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { count, eq, inArray, sql } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import type { User } from '@phos/shared';
 import { users } from '../src/identity/schema.js';
-import { processRegistration } from '../src/jobs/registrations.js';
+import { eventLog } from '../src/events/schema.js';
+import { processRegistration, registrationProcessor } from '../src/jobs/registrations.js';
+import { registerWalkIn } from '../src/patients/patients.js';
 import { patients } from '../src/patients/schema.js';
 import { queueEntries } from '../src/queue/schema.js';
 import { silentLogger } from '../src/trpc/context.js';
@@ -51,6 +54,54 @@ describe('walk-ins and duplicates', () => {
     const deps = { db: db(), log: silentLogger, announce: () => Promise.resolve() };
     expect(await processRegistration(deps, 'walk_in.registered', { registrationId })).toBe('already-processed');
     expect(await patientsNamed('Processed')).toHaveLength(1);
+  });
+
+  it('processes walk-ins that arrive together in one transaction, and fails only the one that cannot be processed', async () => {
+    const worker = phos.worker!;
+    await worker.pause();
+    onTestFinished(() => worker.resume());
+    const person = (lastName: string) => ({ firstName: 'Batch', lastName, dateOfBirth: '1980-05-06' });
+    const ids = await db().transaction(async (tx) => [
+      await registerWalkIn(tx, person('Batchone'), provider.id),
+      await registerWalkIn(tx, person('Batchtwo'), provider.id),
+      // Registered by nobody Phos knows: its job cannot name the identity verifier.
+      await registerWalkIn(tx, person('Batchorphan'), randomUUID()),
+      await registerWalkIn(tx, person('Batchthree'), provider.id),
+    ]);
+    const handle = registrationProcessor({ db: db(), log: silentLogger, announce: () => Promise.resolve() });
+    // The first runs at once; the three that arrive while it runs are the next batch.
+    const results = await Promise.allSettled(ids.map((registrationId) => handle('walk_in.registered', { registrationId })));
+
+    expect(results.map((result) => (result.status === 'fulfilled' ? result.value : 'failed'))).toEqual([
+      'patient-created',
+      'patient-created',
+      'failed',
+      'patient-created',
+    ]);
+    expect(String((results[2] as PromiseRejectedResult).reason)).toMatch(/unknown/);
+    for (const lastName of ['Batchone', 'Batchtwo', 'Batchthree']) {
+      const [created, ...more] = await patientsNamed(lastName);
+      expect(more).toEqual([]);
+      expect(await entriesOf(created!.id)).toHaveLength(1);
+    }
+    expect(await patientsNamed('Batchorphan')).toEqual([]);
+
+    // One transaction for the batch: its events carry the same commit-time clock.
+    const batchIds = [ids[1]!, ids[3]!];
+    const batched = await db()
+      .select({ occurredAt: eventLog.occurredAt })
+      .from(eventLog)
+      .innerJoin(patients, eq(patients.id, sql`(${eventLog.payload}->>'patientId')::uuid`))
+      .where(inArray(patients.registrationId, batchIds));
+    expect(batched).toHaveLength(2);
+    expect(new Set(batched.map((row) => row.occurredAt.getTime())).size).toBe(1);
+
+    // Run again, together: nothing changes.
+    expect(await Promise.all(batchIds.map((registrationId) => handle('walk_in.registered', { registrationId })))).toEqual([
+      'already-processed',
+      'already-processed',
+    ]);
+    expect(await patientsNamed('Batchtwo')).toHaveLength(1);
   });
 
   it('finds likely existing patients by name and date of birth, ignoring case and accents, or by email', async () => {

@@ -2,16 +2,22 @@ import { Queue, UnrecoverableError, Worker, type Job, type WorkerOptions } from 
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { DomainEvent, StaffRef } from '@phos/shared';
-import type { Db } from '../db/client.js';
+import type { DomainEvent, StaffRef, WalkInRegisteredV1 } from '@phos/shared';
+import { isDatabaseBusy, type Db } from '../db/client.js';
 import { commitAndAnnounce } from '../events/log.js';
-import { readOutbox } from '../outbox/outbox.js';
+import { readOutbox, readOutboxes } from '../outbox/outbox.js';
 import { errorCode, redactedError } from '../logging.js';
 import type { OutboxRow } from '../outbox/relay.js';
 import { displayName, findUserById } from '../identity/users.js';
-import { createPatientFromRegistration, createWalkInPatient, findPatient, type PatientRow } from '../patients/patients.js';
+import {
+  createPatientFromRegistration,
+  createWalkInPatients,
+  findPatient,
+  type PatientRow,
+  type WalkInArrival,
+} from '../patients/patients.js';
 import { activeEntryForPatient } from '../queue/entries.js';
-import { addToQueue } from '../queue/transitions.js';
+import { addManyToQueue, addToQueue, type Arrival } from '../queue/transitions.js';
 
 export const REGISTRATIONS_QUEUE = 'registrations';
 
@@ -77,7 +83,7 @@ export function deliverRegistrations(queue: Queue<RegistrationJobData>) {
 /** Commits the job's change with its events and announces them; false when there was nothing to commit. */
 async function commitJob(
   deps: RegistrationDeps,
-  registrationId: string,
+  registrationIds: string | readonly string[],
   work: (tx: Db) => Promise<DomainEvent[] | null>,
 ): Promise<boolean> {
   const announce = async (lastEventId: bigint) => {
@@ -85,21 +91,16 @@ async function commitJob(
       await deps.announce(lastEventId);
     } catch (error) {
       // The events are committed; the hub's safety pass picks them up without the message.
-      deps.log.warn({ err: error, registrationId }, 'could not announce committed events');
+      deps.log.warn({ err: error, registrationIds }, 'could not announce committed events');
     }
   };
   const { events } = await commitAndAnnounce({ db: deps.db, announce }, async (tx) => ({ events: (await work(tx)) ?? [] }));
   return events.length > 0;
 }
 
-/** Queues a just-created patient, arriving when they registered; returns all the events. */
-async function queueNewPatient(
-  tx: Db,
-  created: { patient: PatientRow; events: DomainEvent[] },
-  registrationId: string,
-): Promise<DomainEvent[]> {
-  const { patient } = created;
-  const queued = await addToQueue(tx, {
+/** A just-created patient's arrival in the queue: when they registered. */
+function arrivalOf(patient: PatientRow, registrationId: string): Arrival {
+  return {
     patientId: patient.id,
     registrationId,
     firstName: patient.firstName,
@@ -107,7 +108,16 @@ async function queueNewPatient(
     dateOfBirth: patient.dateOfBirth,
     arrivedAt: patient.registeredAt,
     possibleDuplicate: patient.possibleDuplicateOf !== null,
-  });
+  };
+}
+
+/** Queues a just-created patient; returns all the events. */
+async function queueNewPatient(
+  tx: Db,
+  created: { patient: PatientRow; events: DomainEvent[] },
+  registrationId: string,
+): Promise<DomainEvent[]> {
+  const queued = await addToQueue(tx, arrivalOf(created.patient, registrationId));
   return [...created.events, ...(queued?.events ?? [])];
 }
 
@@ -136,21 +146,99 @@ async function registeredByRef(db: Db, userId: string): Promise<StaffRef> {
   return { id: staff.id, name: displayName(staff) };
 }
 
-/** A walk-in: a new patient and its entry, or an existing patient queued again. Idempotent. */
-async function processWalkIn(deps: RegistrationDeps, registrationId: string): Promise<RegistrationOutcome> {
-  const walkIn = await readOutbox(deps.db, registrationId, 'walk_in.registered');
-  if (!walkIn) throw new UnrecoverableError(`walk-in ${registrationId} is not in the outbox`);
+/** One job's result in a batch. */
+type Settled = { outcome: RegistrationOutcome } | { error: unknown };
 
-  if (walkIn.existingPatientId === null) {
-    const registeredBy = await registeredByRef(deps.db, walkIn.registeredBy);
-    const created = await commitJob(deps, registrationId, async (tx) => {
-      const created = await createWalkInPatient(tx, registrationId, walkIn, registeredBy);
-      return created ? queueNewPatient(tx, created, registrationId) : null;
-    });
-    return created ? 'patient-created' : 'already-processed';
+async function settle(work: Promise<RegistrationOutcome>): Promise<Settled> {
+  try {
+    return { outcome: await work };
+  } catch (error) {
+    return { error };
+  }
+}
+
+/**
+ * Walk-ins, any number at once: their outbox rows are read in one statement, and every new
+ * patient is created and queued, with its events, in one transaction (one statement per table).
+ * A walk-in that queues an existing patient runs on its own. Returns each registration's outcome
+ * or error. Idempotent: a registration already processed changes nothing.
+ */
+async function processWalkIns(deps: RegistrationDeps, registrationIds: readonly string[]): Promise<Map<string, Settled>> {
+  const results = new Map<string, Settled>();
+  const read = await readOutboxes(deps.db, registrationIds, 'walk_in.registered');
+  const byStaff = new Map<string, { registrationId: string; walkIn: WalkInRegisteredV1 }[]>();
+  for (const registrationId of registrationIds) {
+    const walkIn = read.get(registrationId);
+    if (walkIn === undefined)
+      results.set(registrationId, { error: new UnrecoverableError(`walk-in ${registrationId} is not in the outbox`) });
+    else if (walkIn instanceof Error) results.set(registrationId, { error: walkIn });
+    else if (walkIn.existingPatientId !== null)
+      results.set(registrationId, await settle(queueExistingPatient(deps, registrationId, walkIn, walkIn.existingPatientId)));
+    else byStaff.set(walkIn.registeredBy, [...(byStaff.get(walkIn.registeredBy) ?? []), { registrationId, walkIn }]);
   }
 
-  const existingId = walkIn.existingPatientId;
+  const arrivals: WalkInArrival[] = [];
+  for (const [staffId, walkIns] of byStaff) {
+    try {
+      const registeredBy = await registeredByRef(deps.db, staffId);
+      arrivals.push(...walkIns.map((walkIn) => ({ ...walkIn, registeredBy })));
+    } catch (error) {
+      for (const { registrationId } of walkIns) results.set(registrationId, { error });
+    }
+  }
+  if (arrivals.length === 0) return results;
+
+  try {
+    const created = await createAndQueue(deps, arrivals);
+    for (const { registrationId } of arrivals) results.set(registrationId, outcomeOf(created, registrationId));
+  } catch (error) {
+    // The shared transaction failed. Busy (a lock or statement timeout) fails every job, for
+    // BullMQ to retry later; else each walk-in runs on its own, so a bad one fails only its own job.
+    if (arrivals.length === 1 || isDatabaseBusy(error)) {
+      for (const { registrationId } of arrivals) results.set(registrationId, { error });
+      return results;
+    }
+    for (const arrival of arrivals) {
+      try {
+        results.set(arrival.registrationId, outcomeOf(await createAndQueue(deps, [arrival]), arrival.registrationId));
+      } catch (error) {
+        results.set(arrival.registrationId, { error });
+      }
+    }
+  }
+  return results;
+}
+
+function outcomeOf(created: ReadonlySet<string>, registrationId: string): Settled {
+  return { outcome: created.has(registrationId) ? 'patient-created' : 'already-processed' };
+}
+
+/** New walk-ins' patients and queue entries, with their events, in one transaction; returns the registrations it created. */
+async function createAndQueue(deps: RegistrationDeps, arrivals: readonly WalkInArrival[]): Promise<Set<string>> {
+  let created = new Set<string>();
+  await commitJob(
+    deps,
+    arrivals.map((arrival) => arrival.registrationId),
+    async (tx) => {
+      const patients = await createWalkInPatients(tx, arrivals);
+      const queued = await addManyToQueue(
+        tx,
+        [...patients].map(([registrationId, { patient }]) => arrivalOf(patient, registrationId)),
+      );
+      created = new Set(patients.keys());
+      return [...patients].flatMap(([registrationId, { events }]) => [...events, ...(queued.get(registrationId)?.events ?? [])]);
+    },
+  );
+  return created;
+}
+
+/** A walk-in staff matched to an existing patient: queued again unless already in the queue. */
+async function queueExistingPatient(
+  deps: RegistrationDeps,
+  registrationId: string,
+  walkIn: WalkInRegisteredV1,
+  existingId: string,
+): Promise<RegistrationOutcome> {
   let outcome: RegistrationOutcome = 'already-processed';
   await commitJob(deps, registrationId, async (tx) => {
     const patient = await findPatient(tx, existingId);
@@ -174,18 +262,73 @@ async function processWalkIn(deps: RegistrationDeps, registrationId: string): Pr
   return outcome;
 }
 
-/** Runs the job named `name` for its registration. Safe to run any number of times. */
-export async function processRegistration(deps: RegistrationDeps, name: string, data: unknown): Promise<RegistrationOutcome> {
-  const parsed = jobData.safeParse(data);
-  if (!parsed.success) throw new UnrecoverableError('registration job data is malformed');
-  const { registrationId } = parsed.data;
-  if (!isRegistrationType(name)) throw new UnrecoverableError(`no handler for job ${name}`);
-  switch (name) {
-    case 'user.registered':
-      return processUserRegistered(deps, registrationId);
-    case 'walk_in.registered':
-      return processWalkIn(deps, registrationId);
+/** The most jobs one batch takes; the worker's concurrency bounds it first. */
+const MAX_BATCH = 64;
+
+/**
+ * Runs the calls that arrive while a batch is under way together, as the next batch: a job
+ * alone runs at once, and jobs that pile up share statements and one transaction.
+ */
+function batched(run: (ids: readonly string[]) => Promise<Map<string, Settled>>): (id: string) => Promise<RegistrationOutcome> {
+  type Waiting = { id: string; resolve: (outcome: RegistrationOutcome) => void; reject: (error: unknown) => void };
+  let waiting: Waiting[] = [];
+  let running = false;
+
+  async function drain(): Promise<void> {
+    running = true;
+    try {
+      while (waiting.length > 0) {
+        const batch = waiting.slice(0, MAX_BATCH);
+        waiting = waiting.slice(batch.length);
+        let results: Map<string, Settled>;
+        try {
+          results = await run([...new Set(batch.map((job) => job.id))]);
+        } catch (error) {
+          for (const job of batch) job.reject(error);
+          continue;
+        }
+        for (const job of batch) {
+          const result = results.get(job.id);
+          if (!result) job.reject(new Error(`registration ${job.id} got no result from its batch`));
+          else if ('error' in result) job.reject(result.error);
+          else job.resolve(result.outcome);
+        }
+      }
+    } finally {
+      running = false;
+    }
   }
+
+  return (id) =>
+    new Promise<RegistrationOutcome>((resolve, reject) => {
+      waiting.push({ id, resolve, reject });
+      if (!running) void drain();
+    });
+}
+
+/**
+ * The handler for registration jobs: runs the job named `name` for its registration. Walk-ins
+ * that arrive together are processed together. Safe to run any number of times.
+ */
+export function registrationProcessor(deps: RegistrationDeps): (name: string, data: unknown) => Promise<RegistrationOutcome> {
+  const walkIn = batched((ids) => processWalkIns(deps, ids));
+  return async (name, data) => {
+    const parsed = jobData.safeParse(data);
+    if (!parsed.success) throw new UnrecoverableError('registration job data is malformed');
+    const { registrationId } = parsed.data;
+    if (!isRegistrationType(name)) throw new UnrecoverableError(`no handler for job ${name}`);
+    switch (name) {
+      case 'user.registered':
+        return processUserRegistered(deps, registrationId);
+      case 'walk_in.registered':
+        return walkIn(registrationId);
+    }
+  };
+}
+
+/** Runs the job named `name` for its registration, on its own. Safe to run any number of times. */
+export async function processRegistration(deps: RegistrationDeps, name: string, data: unknown): Promise<RegistrationOutcome> {
+  return registrationProcessor(deps)(name, data);
 }
 
 /** A job attempt that ran past its time; an ordinary, retryable failure. */
@@ -225,11 +368,12 @@ export function startRegistrationWorker(options: {
   stalled?: Pick<WorkerOptions, 'lockDuration' | 'stalledInterval'>;
 }): Worker<RegistrationJobData> {
   const { connection, prefix, deps, concurrency = 8, jobTimeoutMs = 30_000 } = options;
+  const handle = registrationProcessor(deps);
   const worker = new Worker<RegistrationJobData>(
     REGISTRATIONS_QUEUE,
     async (job: Job<RegistrationJobData>) => {
       try {
-        return await withinTime(jobTimeoutMs, processRegistration(deps, job.name, job.data));
+        return await withinTime(jobTimeoutMs, handle(job.name, job.data));
       } catch (error) {
         // BullMQ keeps the message and stack in Redis; a query error's would carry the patient's data.
         throw redactedError(error, (message) =>

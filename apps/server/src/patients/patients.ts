@@ -86,35 +86,48 @@ export async function createPatientFromRegistration(
   };
 }
 
+/** A walk-in to record: its registration, what the desk took down, and who took it. */
+export interface WalkInArrival {
+  registrationId: string;
+  walkIn: WalkInRegisteredV1;
+  registeredBy: StaffRef;
+}
+
 /**
- * Creates a walk-in's patient record once per registration; a redelivery returns null. The staff
- * member who registered the person at the desk has seen them: the record starts verified by them.
+ * Creates walk-ins' patient records, once per registration, in one statement; a redelivered
+ * registration is left out of the result. The staff member who registered the person at the desk
+ * has seen them: the record starts verified by them.
  */
-export async function createWalkInPatient(
-  tx: Db,
-  registrationId: string,
-  walkIn: WalkInRegisteredV1,
-  registeredBy: StaffRef,
-): Promise<Created | null> {
-  const [patient] = await tx
+export async function createWalkInPatients(tx: Db, arrivals: readonly WalkInArrival[]): Promise<Map<string, Created>> {
+  if (arrivals.length === 0) return new Map();
+  const rows = await tx
     .insert(patients)
-    .values({
-      registrationId,
-      firstName: walkIn.firstName,
-      lastName: walkIn.lastName,
-      nameKey: nameKey(walkIn.firstName, walkIn.lastName),
-      dateOfBirth: walkIn.dateOfBirth,
-      email: walkIn.email,
-      phone: walkIn.phone,
-      registeredAt: new Date(walkIn.registeredAt),
-      identityVerifiedAt: new Date(walkIn.registeredAt),
-      identityVerifiedById: registeredBy.id,
-      identityVerifiedByName: registeredBy.name,
-    })
+    .values(
+      arrivals.map(({ registrationId, walkIn, registeredBy }) => ({
+        registrationId,
+        firstName: walkIn.firstName,
+        lastName: walkIn.lastName,
+        nameKey: nameKey(walkIn.firstName, walkIn.lastName),
+        dateOfBirth: walkIn.dateOfBirth,
+        email: walkIn.email,
+        phone: walkIn.phone,
+        registeredAt: new Date(walkIn.registeredAt),
+        identityVerifiedAt: new Date(walkIn.registeredAt),
+        identityVerifiedById: registeredBy.id,
+        identityVerifiedByName: registeredBy.name,
+      })),
+    )
     .onConflictDoNothing({ target: patients.registrationId })
     .returning();
-  if (!patient) return null;
-  return { patient, events: [{ type: 'patient.created', payload: { patientId: patient.id, userId: null } }] };
+  const created = new Map<string, Created>();
+  for (const patient of rows) {
+    if (patient.registrationId === null) continue; // every row inserted here has one
+    created.set(patient.registrationId, {
+      patient,
+      events: [{ type: 'patient.created', payload: { patientId: patient.id, userId: null } }],
+    });
+  }
+  return created;
 }
 
 /**

@@ -15,27 +15,40 @@ import { AppError } from '../errors.js';
 import { ref, toQueueEntry, type QueueEntryRow } from './entries.js';
 import { queueEntries, queueTransitions, triageAssessments, type EntrySnapshot } from './schema.js';
 
+/** A patient arriving in the queue, once per registration. */
+export interface Arrival {
+  patientId: string;
+  registrationId: string;
+  firstName: string;
+  lastName: string;
+  dateOfBirth: string;
+  arrivedAt: Date;
+  possibleDuplicate?: boolean;
+}
+
 /** Queues a patient once per registration; a redelivery returns null. */
-export async function addToQueue(
+export async function addToQueue(tx: Db, arrival: Arrival): Promise<{ entry: QueueEntry; events: DomainEvent[] } | null> {
+  return (await addManyToQueue(tx, [arrival])).get(arrival.registrationId) ?? null;
+}
+
+/** Queues patients once per registration, in one statement, by registration id; redeliveries are left out. */
+export async function addManyToQueue(
   tx: Db,
-  arrival: {
-    patientId: string;
-    registrationId: string;
-    firstName: string;
-    lastName: string;
-    dateOfBirth: string;
-    arrivedAt: Date;
-    possibleDuplicate?: boolean;
-  },
-): Promise<{ entry: QueueEntry; events: DomainEvent[] } | null> {
-  const [row] = await tx
+  arrivals: readonly Arrival[],
+): Promise<Map<string, { entry: QueueEntry; events: DomainEvent[] }>> {
+  if (arrivals.length === 0) return new Map();
+  const rows = await tx
     .insert(queueEntries)
-    .values({ ...arrival, statusChangedAt: arrival.arrivedAt })
+    .values(arrivals.map((arrival) => ({ ...arrival, statusChangedAt: arrival.arrivedAt })))
     .onConflictDoNothing({ target: queueEntries.registrationId })
     .returning();
-  if (!row) return null;
-  const entry = toQueueEntry(row);
-  return { entry, events: [{ type: 'queue.entry.added', payload: { entry } }] };
+  const added = new Map<string, { entry: QueueEntry; events: DomainEvent[] }>();
+  for (const row of rows) {
+    if (row.registrationId === null) continue; // every row inserted here has one
+    const entry = toQueueEntry(row);
+    added.set(row.registrationId, { entry, events: [{ type: 'queue.entry.added', payload: { entry } }] });
+  }
+  return added;
 }
 
 /** Locks the entry for the rest of the transaction and checks the caller saw its latest version. */
