@@ -7,19 +7,20 @@ import { RedirectHome, RequireRole } from './auth';
 import { AppHeader } from './components/AppHeader';
 import { FullPageLoader } from './components/FullPageLoader';
 import { Notices } from './notifications/notices';
-import { LoginPage } from './pages/LoginPage';
 import { NotFoundPage } from './pages/NotFoundPage';
-import { RegisterPage } from './pages/RegisterPage';
 import { queueListOptions } from './queue/queueList';
 import { SessionGuard } from './session/SessionGuard';
 import { useTRPC } from './trpc';
 
-// Staff pages (the queue table, care plans) load on demand: a patient registering on a phone
-// downloads only what the sign-in and registration pages need.
+// Every page loads on demand: the dashboard does not wait for the forms of the sign-in and
+// registration pages (and their schemas), and a patient registering on a phone does not download
+// the queue table. boot.ts starts loading the page of the address the app opens at.
 const AccountPage = lazy(() => import('./pages/AccountPage').then((module) => ({ default: module.AccountPage })));
 const AdminAccountsPage = lazy(() => import('./pages/AdminAccountsPage').then((module) => ({ default: module.AdminAccountsPage })));
 const AdminAuditPage = lazy(() => import('./pages/AdminAuditPage').then((module) => ({ default: module.AdminAuditPage })));
 const AdminPage = lazy(() => import('./pages/AdminPage').then((module) => ({ default: module.AdminPage })));
+const LoginPage = lazy(() => import('./pages/LoginPage').then((module) => ({ default: module.LoginPage })));
+const RegisterPage = lazy(() => import('./pages/RegisterPage').then((module) => ({ default: module.RegisterPage })));
 const DashboardPage = lazy(() => import('./pages/DashboardPage').then((module) => ({ default: module.DashboardPage })));
 const MePage = lazy(() => import('./pages/MePage').then((module) => ({ default: module.MePage })));
 const PatientPage = lazy(() => import('./pages/PatientPage').then((module) => ({ default: module.PatientPage })));

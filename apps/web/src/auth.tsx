@@ -5,6 +5,7 @@ import { Navigate, useLocation, useNavigate } from 'react-router';
 import { FullPageLoader } from './components/FullPageLoader';
 import { LoadError } from './components/LoadError';
 import { NotAllowed } from './components/NotAllowed';
+import { discardEarlyAnswers } from './boot';
 import { useTRPC } from './trpc';
 
 export function homeFor(role: Role): string {
@@ -23,6 +24,7 @@ export function useSetSignedIn() {
   const queryClient = useQueryClient();
   return (user: User) => {
     // Another user's cached data must never show through.
+    discardEarlyAnswers();
     queryClient.removeQueries();
     queryClient.setQueryData(trpc.auth.me.queryKey(), user);
   };
@@ -52,6 +54,7 @@ export function useLeaveSession() {
     const to = returnHere && here !== '/login' ? `/login?from=${encodeURIComponent(here)}` : '/login';
     const state: SignedOutState | null = notice ? { notice } : null;
     void navigate(to, { replace: true, state });
+    discardEarlyAnswers();
     queryClient.clear();
     queryClient.setQueryData(trpc.auth.me.queryKey(), null);
   };

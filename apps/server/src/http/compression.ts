@@ -1,4 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { constants } from 'node:zlib';
 import fastifyCompress from '@fastify/compress';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -7,6 +8,14 @@ type App = FastifyInstance<Server, IncomingMessage, ServerResponse, Logger>;
 
 /** Below this a response goes as it is: compressing a few hundred bytes saves less than it costs. */
 export const COMPRESSION_THRESHOLD_BYTES = 1024;
+
+/**
+ * Brotli's fastest quality. The queue list of 5,000 entries (1.7 MB of JSON) is compressed on the
+ * event loop for every dashboard that loads it: quality 1 sends 291 KB in about a third of the
+ * time quality 4 (@fastify/compress's default, 275 KB) takes; scripts grow by about 7 %, once per
+ * build, since the browser keeps them.
+ */
+export const BROTLI_QUALITY = 1;
 
 const EVENT_STREAM = /^text\/event-stream\b/i;
 const COMPRESSIBLE = /^(?:text\/|application\/(?:[\w.-]+\+)?json\b|application\/(?:x-)?javascript\b|image\/svg\+xml\b)/i;
@@ -47,6 +56,9 @@ export async function registerCompression(app: App) {
   await app.register(fastifyCompress, {
     encodings: ['br', 'gzip'],
     threshold: COMPRESSION_THRESHOLD_BYTES,
+    brotliOptions: {
+      params: { [constants.BROTLI_PARAM_MODE]: constants.BROTLI_MODE_TEXT, [constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY },
+    },
     customTypes: compressible,
     globalDecompression: false,
   });
