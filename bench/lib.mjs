@@ -169,18 +169,22 @@ export function assertLoopback(...urls) {
 // ---------------------------------------------------------------- Phos as a child process
 
 /**
- * Starts `node --import tsx apps/server/src/main.ts` (PHOS_ROLE=all, NODE_ENV=production,
- * LOG_LEVEL=warn) on a free loopback port with its own data directory, and waits for /readyz.
+ * Starts `node --import tsx apps/server/src/main.ts` (PHOS_ROLE=`role`, default all;
+ * NODE_ENV=production, LOG_LEVEL=warn) on a free loopback port with its own data directory, and
+ * waits for /readyz. A `role: 'worker'` serves no HTTP: it runs at LOG_LEVEL=info (a worker logs
+ * next to nothing else) and is ready once it prints that it runs; its `base` is null.
  * `env` adds to or overrides the environment (PHOS_REGISTER_MAX_PER_ADDRESS is raised by default:
  * every registration comes from the bench's one address); `nodeArgs` go before `--import tsx`
  * (e.g. `--cpu-prof`); `extraPipes` opens that many pipes after stderr (fd 3, 4…), read from
- * `child.stdio[3]`…. `stop()` sends SIGTERM, then SIGKILL after `stopTimeoutMs`.
+ * `child.stdio[3]`…. `stop()` sends SIGTERM, then SIGKILL after `stopTimeoutMs`. `output()`
+ * (also `stderr()`, as before) is the tail of what it printed, pino's lines on stdout and stderr.
  */
 export async function startPhos({
   databaseUrl,
   redisUrl,
   prefix,
   admin,
+  role = 'all',
   env = {},
   nodeArgs = [],
   extraPipes = 0,
@@ -200,20 +204,22 @@ export async function startPhos({
       DATABASE_URL: databaseUrl,
       REDIS_URL: redisUrl,
       PHOS_REDIS_PREFIX: prefix,
-      PHOS_ROLE: 'all',
+      PHOS_ROLE: role,
       PHOS_DATA_DIR: dataDir,
       PHOS_ADMIN_EMAIL: admin.email,
       PHOS_ADMIN_PASSWORD: admin.password,
       PHOS_REGISTER_MAX_PER_ADDRESS: '1000000',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: role === 'worker' ? 'info' : 'warn',
       ...env,
     },
-    stdio: ['ignore', 'ignore', 'pipe', ...Array.from({ length: extraPipes }, () => 'pipe')],
+    stdio: ['ignore', 'pipe', 'pipe', ...Array.from({ length: extraPipes }, () => 'pipe')],
   });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+  let output = '';
+  const keep = (chunk) => (output = (output + chunk).slice(-4000));
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   const exited = new Promise((resolve) => child.once('exit', resolve));
-  const base = `http://127.0.0.1:${port}`;
+  const base = role === 'worker' ? null : `http://127.0.0.1:${port}`;
   const alive = () => child.exitCode === null && child.signalCode === null;
   async function stop() {
     if (alive()) {
@@ -229,20 +235,22 @@ export async function startPhos({
   try {
     const deadline = Date.now() + readyTimeoutMs;
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`Phos exited during start-up:\n${stderr}`);
-      const ready = await fetch(`${base}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
+      if (child.exitCode !== null) throw new Error(`Phos (${role}) exited during start-up:\n${output}`);
+      const ready = base
+        ? await fetch(`${base}/readyz`).then(
+            (r) => r.ok,
+            () => false,
+          )
+        : output.includes('Phos worker is running');
       if (ready) break;
-      if (Date.now() > deadline) throw new Error(`Phos was not ready within ${readyTimeoutMs / 1000} s:\n${stderr}`);
+      if (Date.now() > deadline) throw new Error(`Phos (${role}) was not ready within ${readyTimeoutMs / 1000} s:\n${output}`);
       await delay(200);
     }
   } catch (error) {
     await stop();
     throw error;
   }
-  return { base, pid: child.pid, child, stop, stderr: () => stderr, alive };
+  return { base, role, pid: child.pid, child, stop, output: () => output, stderr: () => output, alive };
 }
 
 // ---------------------------------------------------------------- database and Redis per run

@@ -5,7 +5,7 @@
 // bench/README.md.
 //
 //   node bench/live.mjs [--quick] [--patients 5000] [--dashboards 300] [--rate 10] [--seconds 60]
-//                       [--own-postgres] [--out file.json]
+//                       [--split] [--own-postgres] [--out file.json]
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -15,6 +15,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
+  atLeast,
   atMost,
   clockTicks,
   formatGoals,
@@ -23,6 +24,7 @@ import {
   openBenchRun,
   parseSseBlock,
   processStats,
+  ratio,
   root,
   saveResult,
   serverRequire,
@@ -31,6 +33,7 @@ import {
   trpc,
   waitFor,
 } from './lib.mjs';
+import { measureFanoutFloor } from './fanout-floor.mjs';
 
 const self = fileURLToPath(import.meta.url);
 const log = (...args) => console.error('[bench:live]', ...args);
@@ -83,19 +86,19 @@ async function subscribersChild() {
   const closers = [];
   const ended = [];
   let stopping = false;
-  const dashboards = []; // { events: [[id, key, t]] }
-  const patients = []; // { updates, firstVisitAt, stages: Map(`patientId:stage` -> t) }
+  const dashboards = []; // { api, events: [[id, key, t]] }
+  const patients = []; // { api, updates, firstVisitAt, stages: Map(`patientId:stage` -> t) }
   let problems = [];
 
   async function open(kind, base, subs) {
     await inBatches(subs, 50, async (sub, i) => {
       if (kind === 'dashboards') {
-        const record = { events: [] };
+        const record = { api: sub.api ?? 0, events: [] };
         dashboards.push(record);
         const query = `?input=${encodeURIComponent(JSON.stringify({ lastEventId: sub.from }))}`;
         const close = await openStream(
           agent,
-          base,
+          sub.base ?? base,
           `/trpc/queue.onChange${query}`,
           sub.cookie,
           (event, data, id) => {
@@ -108,11 +111,11 @@ async function subscribersChild() {
         );
         closers.push(close);
       } else {
-        const record = { updates: 0, firstVisitAt: null, stages: new Map() };
+        const record = { api: sub.api ?? 0, patientId: null, updates: 0, firstVisitAt: null, stages: new Map() };
         patients.push(record);
         const close = await openStream(
           agent,
-          base,
+          sub.base ?? base,
           '/trpc/visit.onMine',
           sub.cookie,
           (event, data) => {
@@ -120,6 +123,7 @@ async function subscribersChild() {
             if (event !== 'message' || data === '') return;
             const visit = JSON.parse(data);
             const t = now();
+            record.patientId ??= visit.patientId;
             if (record.firstVisitAt === null) record.firstVisitAt = t;
             else record.updates += 1;
             const key = `${visit.patientId}:${visit.stage}`;
@@ -141,8 +145,15 @@ async function subscribersChild() {
     };
   }
 
-  /** Checks each dashboard's ids against the expected sequence and computes delivery latencies. */
+  /**
+   * Checks each dashboard's ids against the expected sequence and computes delivery latencies.
+   * `byApi` counts, per api a stream was on, the dashboards (and exact ones) that received
+   * changes made through another api (`--split`).
+   */
   function analyse({ expectedIds, mutations, stageMoves }) {
+    const byApi = {};
+    const apiStats = (api) =>
+      (byApi[api] ??= { dashboards: 0, exact: 0, sawOtherApi: 0, exactSawOtherApi: 0, otherApiEvents: 0, stageChangesFromOtherApi: 0 });
     const expectedIndex = new Map(expectedIds.map((id, i) => [id, i]));
     const fromRequest = [];
     const fromResponse = [];
@@ -164,26 +175,44 @@ async function subscribersChild() {
         else last = index;
       }
       missed += expectedIds.filter((id) => !seen.has(id)).length;
-      if (ids.length === expectedIds.length && ids.every((id, i) => id === expectedIds[i])) exact += 1;
+      const isExact = ids.length === expectedIds.length && ids.every((id, i) => id === expectedIds[i]);
+      if (isExact) exact += 1;
+      let otherApiEvents = 0;
       for (const [, key, t] of dashboard.events) {
         const mutation = mutations[key];
         if (!mutation) continue;
         fromRequest.push(t - mutation.tReq);
         fromResponse.push(t - mutation.tRes);
+        if (mutation.api !== dashboard.api) otherApiEvents += 1;
       }
+      const stats = apiStats(dashboard.api);
+      stats.dashboards += 1;
+      if (isExact) stats.exact += 1;
+      stats.otherApiEvents += otherApiEvents;
+      if (otherApiEvents > 0) stats.sawOtherApi += 1;
+      if (otherApiEvents > 0 && isExact) stats.exactSawOtherApi += 1;
     }
     const stageFromRequest = [];
     const stageFromResponse = [];
     const received = new Map();
-    for (const patient of patients) for (const [key, t] of patient.stages) received.set(key, t);
+    const patientApi = new Map();
+    for (const patient of patients) {
+      for (const [key, t] of patient.stages) {
+        received.set(key, t);
+        patientApi.set(key, patient.api);
+      }
+    }
     let stageMissed = 0;
-    // Only a child holding the patients' streams can tell; dashboards children report none.
-    for (const [key, move] of patients.length > 0 ? Object.entries(stageMoves) : []) {
+    // Only the child holding that patient's stream can tell: each judges the moves of its own patients.
+    const mine = new Set(patients.map((patient) => patient.patientId));
+    for (const [key, move] of Object.entries(stageMoves)) {
+      if (!mine.has(key.slice(0, key.indexOf(':')))) continue;
       const t = received.get(key);
       if (t === undefined) stageMissed += 1;
       else {
         stageFromRequest.push(t - move.tReq);
         stageFromResponse.push(t - move.tRes);
+        if (move.api !== patientApi.get(key)) apiStats(patientApi.get(key)).stageChangesFromOtherApi += 1;
       }
     }
     return {
@@ -195,6 +224,7 @@ async function subscribersChild() {
         stageFromRequest,
         stageFromResponse,
       },
+      byApi,
       ended,
       problems,
     };
@@ -232,7 +262,7 @@ async function sourceChild() {
   const started = new Promise((resolve) => process.once('message', resolve));
   process.send({ type: 'started' });
   const message = await started;
-  const { base, cookie, entries, rate, seconds, window } = message;
+  const { bases, cookie, entries, rate, seconds, window } = message;
   const steps = [
     { procedure: 'queue.transition', input: { to: 'in_triage' }, stage: 'in_triage' },
     { procedure: 'queue.triage', input: { acuity: 3 }, stage: null },
@@ -251,6 +281,8 @@ async function sourceChild() {
     const within = n % (4 * window);
     const entry = state[group * window + (within % window)];
     const step = steps[Math.floor(within / window)];
+    // With two apis, neighbouring entries alternate, and so does each entry from one move to the next.
+    const api = ((within % window) + Math.floor(within / window)) % bases.length;
     const wait = t0 + (n * 1000) / rate - now();
     if (wait > 1) await delay(wait);
     const previous = entry.pending;
@@ -265,11 +297,17 @@ async function sourceChild() {
       }
       const tReq = now();
       try {
-        const { data } = await trpc(base, step.procedure, { entryId: entry.id, expectedVersion: entry.version, ...step.input }, cookie);
+        const { data } = await trpc(
+          bases[api],
+          step.procedure,
+          { entryId: entry.id, expectedVersion: entry.version, ...step.input },
+          cookie,
+        );
         const tRes = now();
         entry.version = data.entry.version;
         records.push({
           ok: true,
+          api,
           key: `${entry.id}:${data.entry.version}`,
           stageKey: step.stage ? `${entry.patientId}:${step.stage}` : null,
           tReq,
@@ -277,7 +315,7 @@ async function sourceChild() {
         });
       } catch (error) {
         entry.failed = true;
-        records.push({ ok: false, error: error.message, tReq, tRes: now() });
+        records.push({ ok: false, api, error: error.message, tReq, tRes: now() });
       }
     })();
     inFlight.push(entry.pending);
@@ -298,6 +336,7 @@ function parseArgs(argv) {
     seconds: quick ? 10 : 60,
     ownPostgres: argv.includes('--own-postgres'),
     cpuProf: argv.includes('--cpu-prof'),
+    split: argv.includes('--split'),
     quick,
     out: undefined,
   };
@@ -308,7 +347,7 @@ function parseArgs(argv) {
       if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
       options[name] = name === 'rate' ? value : Math.round(value);
     } else if (name === 'out') options.out = path.resolve(argv[++i]);
-    else if (!['quick', 'own-postgres', 'cpu-prof'].includes(name)) throw new Error(`unknown argument ${argv[i]}`);
+    else if (!['quick', 'own-postgres', 'cpu-prof', 'split'].includes(name)) throw new Error(`unknown argument ${argv[i]}`);
   }
   return options;
 }
@@ -438,7 +477,15 @@ async function sqlCounter(adminDb, benchDb, database) {
   };
 }
 
-async function runScenario(options, { base, pid, databaseUrl, sql, runId, password, adminCredentials }) {
+/**
+ * `phos`: the Phos processes, `{ name, role, pid, base }` (one `all`, or with `--split` two apis and
+ * two workers). Setup, registrations and subscriptions alternate over the apis; CPU and memory are
+ * read per process.
+ */
+async function runScenario(options, { phos, databaseUrl, sql, runId, password, adminCredentials }) {
+  const apis = phos.filter((p) => p.base);
+  const bases = apis.map((p) => p.base);
+  const base = bases[0];
   const { patients: P, dashboards: D, rate, seconds } = options;
   const window = Math.max(4, Math.ceil(rate));
   const moves = Math.round(rate * seconds);
@@ -452,7 +499,7 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
   const providerCookies = await inBatches(
     Array.from({ length: sessions }),
     4,
-    async () => (await trpc(base, 'auth.login', provider)).cookie,
+    async (_, i) => (await trpc(bases[i % bases.length], 'auth.login', provider)).cookie,
   );
   const sourceCookie = providerCookies.pop();
 
@@ -466,12 +513,13 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
       lastName: `Bench${runId}n${i}`,
       dateOfBirth: dateOfBirth(i),
     };
-    // As the web app lets a person do: the same details again after a 429/503 (the server signs a repeat in).
+    // As the web app lets a person do: the same details again after a 429/503 or no answer within
+    // the minute (the server signs a repeat in).
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await trpc(base, 'auth.register', input)).cookie;
+        return (await trpc(bases[i % bases.length], 'auth.register', input)).cookie;
       } catch (error) {
-        if (attempt >= 5 || ![429, 503].includes(error.status)) throw error;
+        if (attempt >= 5 || !([429, 503].includes(error.status) || error.name === 'TimeoutError')) throw error;
         await delay(500 * attempt);
       }
     }
@@ -495,8 +543,14 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
 
   log(`opening ${D} dashboards and ${P} patient streams…`);
   const children = [];
-  const dashboardSubs = Array.from({ length: D }, (_, i) => ({ cookie: providerCookies[Math.floor(i / DASHBOARDS_PER_SESSION)], from }));
-  const patientSubs = patientCookies.map((cookie) => ({ cookie }));
+  // Alternating over the apis: with --split, each api holds half of each kind.
+  const onApi = (i) => ({ api: i % bases.length, base: bases[i % bases.length] });
+  const dashboardSubs = Array.from({ length: D }, (_, i) => ({
+    cookie: providerCookies[Math.floor(i / DASHBOARDS_PER_SESSION)],
+    from,
+    ...onApi(i),
+  }));
+  const patientSubs = patientCookies.map((cookie, i) => ({ cookie, ...onApi(i) }));
   const groups = [
     ...chunks(dashboardSubs, DASHBOARDS_PER_PROCESS).map((subs) => ({ kind: 'dashboards', subs })),
     ...chunks(patientSubs, PATIENTS_PER_PROCESS).map((subs) => ({ kind: 'patients', subs })),
@@ -520,19 +574,22 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
     );
 
     // The measured window: from just before the first move until every delivery has arrived.
-    const before = { phos: processStats(pid), sql: await sql.read(), statements: await sql.byStatement?.(), t: now() };
-    let peakRssKiB = before.phos.rssKiB;
+    const statsOfAll = () => phos.map((p) => processStats(p.pid));
+    const before = { phos: statsOfAll(), sql: await sql.read(), statements: await sql.byStatement?.(), t: now() };
+    const peakRssKiB = before.phos.map((stats) => stats.rssKiB);
     const sampler = setInterval(() => {
-      try {
-        peakRssKiB = Math.max(peakRssKiB, processStats(pid).rssKiB);
-      } catch {
-        // Phos gone: reported below
-      }
+      phos.forEach((p, i) => {
+        try {
+          peakRssKiB[i] = Math.max(peakRssKiB[i], processStats(p.pid).rssKiB);
+        } catch {
+          // that process is gone: reported below
+        }
+      });
     }, 250);
     log(`moving queue entries: ${rate}/s for ${seconds} s…`);
     const source = forkChild('source');
     await source.ask(null, 'started', 30_000);
-    const sourceDone = source.ask({ base, cookie: sourceCookie, entries, rate, seconds, window }, 'done', (seconds + 120) * 1000);
+    const sourceDone = source.ask({ bases, cookie: sourceCookie, entries, rate, seconds, window }, 'done', (seconds + 120) * 1000);
     const { records, late, skipped, offered } = await sourceDone;
     const tMovesDone = now();
     const ok = records.filter((r) => r.ok);
@@ -551,18 +608,48 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
     const drainMs = now() - tMovesDone;
     // pg_stat_database is flushed by backends about once a second.
     if (!sql.counter.startsWith('pg_stat_statements')) await delay(1200);
-    const after = { phos: processStats(pid), sql: await sql.read(), statements: await sql.byStatement?.(), t: now() };
+    const after = { phos: statsOfAll(), sql: await sql.read(), statements: await sql.byStatement?.(), t: now() };
     clearInterval(sampler);
 
     const expectedIds = await queueEventIds(databaseUrl, from);
-    const mutations = Object.fromEntries(ok.map((r) => [r.key, { tReq: r.tReq, tRes: r.tRes }]));
-    const stageMoves = Object.fromEntries(ok.filter((r) => r.stageKey).map((r) => [r.stageKey, { tReq: r.tReq, tRes: r.tRes }]));
+    const mutations = Object.fromEntries(ok.map((r) => [r.key, { tReq: r.tReq, tRes: r.tRes, api: r.api }]));
+    const stageMoves = Object.fromEntries(
+      ok.filter((r) => r.stageKey).map((r) => [r.stageKey, { tReq: r.tReq, tRes: r.tRes, api: r.api }]),
+    );
     const analyses = await Promise.all(children.map((c) => c.ask({ type: 'analyse', expectedIds, mutations, stageMoves }, 'analysis')));
 
     const sum = (pick) => analyses.reduce((total, a) => total + pick(a), 0);
     const all = (pick) => analyses.flatMap(pick);
     const events = expectedIds.length;
-    const cpuMs = ((after.phos.ticks - before.phos.ticks) * 1000) / clockTicks;
+    const perEvent = (value) => (events ? Number((value / events).toFixed(3)) : null);
+    const processes = phos.map((p, i) => {
+      const cpu = ((after.phos[i].ticks - before.phos[i].ticks) * 1000) / clockTicks;
+      return {
+        name: p.name,
+        role: p.role,
+        pid: p.pid,
+        cpu_ms: Math.round(cpu),
+        cpu_ms_per_event: perEvent(cpu),
+        rss_before_mib: Math.round(before.phos[i].rssKiB / 1024),
+        rss_peak_mib: Math.round(peakRssKiB[i] / 1024),
+        rss_hwm_mib: Math.round(after.phos[i].hwmKiB / 1024),
+      };
+    });
+    const cpuMs = ((after.phos.reduce((t, x) => t + x.ticks, 0) - before.phos.reduce((t, x) => t + x.ticks, 0)) * 1000) / clockTicks;
+    const largest = (pick) => Math.max(...processes.map(pick));
+    // Per api a stream was on: dashboards, exact ones, and those that got changes made through another api.
+    const byApi = apis.map((p, api) => {
+      const part = (pick) => sum((a) => a.byApi[api]?.[pick] ?? 0);
+      return {
+        api: p.name,
+        dashboards: part('dashboards'),
+        dashboards_exact: part('exact'),
+        dashboards_saw_other_api_changes: part('sawOtherApi'),
+        dashboards_exact_with_other_api_changes: part('exactSawOtherApi'),
+        other_api_events_delivered: part('otherApiEvents'),
+        patient_stage_changes_from_other_api: part('stageChangesFromOtherApi'),
+      };
+    });
     const failed = records.filter((r) => !r.ok);
     return {
       events,
@@ -581,6 +668,7 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
         duplicated: sum((a) => a.dashboards.duplicated),
         unexpected: sum((a) => a.dashboards.unexpected),
         out_of_order: sum((a) => a.dashboards.outOfOrder),
+        by_api: byApi,
       },
       patients: {
         streams: sum((a) => a.patients.count),
@@ -600,13 +688,15 @@ async function runScenario(options, { base, pid, databaseUrl, sql, runId, passwo
         per_event: events ? Number(((after.sql - before.sql) / events).toFixed(2)) : null,
         top: topStatements(before.statements, after.statements, events),
       },
+      // Summed over the Phos processes (CPU), or the largest one (memory); each in `processes`.
       phos: {
         cpu_ms: Math.round(cpuMs),
-        cpu_ms_per_event: events ? Number((cpuMs / events).toFixed(3)) : null,
+        cpu_ms_per_event: perEvent(cpuMs),
         cpu_ms_per_event_per_dashboard: events && D ? Number((cpuMs / events / D).toFixed(4)) : null,
-        rss_before_mib: Math.round(before.phos.rssKiB / 1024),
-        rss_peak_mib: Math.round(peakRssKiB / 1024),
-        rss_hwm_mib: Math.round(after.phos.hwmKiB / 1024),
+        rss_before_mib: largest((p) => p.rss_before_mib),
+        rss_peak_mib: largest((p) => p.rss_peak_mib),
+        rss_hwm_mib: largest((p) => p.rss_hwm_mib),
+        processes,
       },
     };
   } finally {
@@ -631,7 +721,7 @@ async function queueEventIds(databaseUrl, from) {
   await client.connect();
   try {
     const { rows } = await client.query(
-      `select id::text from event_log where id > $1 and type in ('queue.entry.added', 'queue.entry.updated') order by id`,
+      `select id::text from event_log where id > $1 and type in ('queue.entry.added', 'queue.entry.updated') order by event_log.id`,
       [from],
     );
     return rows.map((row) => row.id);
@@ -652,24 +742,54 @@ function goals(result) {
       result.tracked.missed + result.tracked.duplicated + result.tracked.unexpected + result.tracked.out_of_order,
       0,
     ),
-    atMost('Phos peak RSS', result.phos.rss_peak_mib, 1024, ' MiB'),
-    atMost('Phos CPU per event per dashboard', result.phos.cpu_ms_per_event_per_dashboard, 0.02, ' ms'),
+    ...(result.phos.processes.length === 1
+      ? [atMost('Phos peak RSS', result.phos.rss_peak_mib, 1024, ' MiB')]
+      : result.phos.processes.map((p) => atMost(`Phos peak RSS, ${p.name}`, p.rss_peak_mib, 1024, ' MiB'))),
+    atMost(
+      `Phos CPU per event per dashboard${result.phos.processes.length > 1 ? ' (all processes)' : ''}`,
+      result.phos.cpu_ms_per_event_per_dashboard,
+      0.02,
+      ' ms',
+    ),
+    // Scale-out: every dashboard exact, and each got changes made through the other api.
+    ...(result.tracked.by_api.length > 1
+      ? result.tracked.by_api.map((a) =>
+          atLeast(`dashboards on ${a.api} exact, with the other api's moves`, a.dashboards_exact_with_other_api_changes, a.dashboards),
+        )
+      : []),
   ];
 }
 
 function printReport(options, result, table) {
   const lines = [
-    `live fan-out: ${options.patients} patients, ${options.dashboards} dashboards, ${options.rate} moves/s for ${options.seconds} s`,
+    `live fan-out${options.split ? ' (split: 2 apis + 2 workers)' : ''}: ${options.patients} patients, ${options.dashboards} dashboards, ${options.rate} moves/s for ${options.seconds} s`,
     `  events ${result.events} (moves ok ${result.moves.ok}/${result.moves.offered}, failed ${result.moves.failed}, skipped ${result.moves.skipped}, late ${result.moves.late}); window ${result.window_s} s, drain ${result.drain_ms} ms`,
     `  patients: ${result.patients.streams} streams, ${result.patients.visit_updates} visit updates, ${result.patients.stage_changes_missed}/${result.patients.stage_changes} stage changes missed`,
     `  dashboards exact: ${result.tracked.dashboards_exact}/${result.tracked.dashboards}; missed ${result.tracked.missed}, duplicated ${result.tracked.duplicated}, unexpected ${result.tracked.unexpected}, out of order ${result.tracked.out_of_order}`,
+    ...(result.tracked.by_api.length > 1
+      ? result.tracked.by_api.map(
+          (a) =>
+            `    on ${a.api}: ${a.dashboards_exact}/${a.dashboards} exact; ${a.dashboards_saw_other_api_changes} saw changes made through another api (${a.other_api_events_delivered} such deliveries), ${a.dashboards_exact_with_other_api_changes} of them exact; patients there saw ${a.patient_stage_changes_from_other_api} stage changes made through another api`,
+        )
+      : []),
     `  latency p50/p95/p99 ms: mutation ${fmt(result.mutation_ms)}; dashboard ${fmt(result.dashboard_delivery_ms)}; patient stage ${fmt(result.patient_stage_delivery_ms)}`,
     `  streams the server ended early: ${result.streams_ended_early_count}; error events: ${result.problems_count}`,
     ...[...result.problems.slice(0, 3), ...result.streams_ended_early.slice(0, 3)].map((problem) => `    e.g. ${problem.slice(0, 160)}`),
     `  Phos CPU ${result.phos.cpu_ms} ms (${result.phos.cpu_ms_per_event} ms/event); RSS ${result.phos.rss_before_mib} → peak ${result.phos.rss_peak_mib} MiB; SQL ${result.sql.total} (${result.sql.counter})`,
+    ...(result.phos.processes.length > 1
+      ? result.phos.processes.map(
+          (p) =>
+            `    ${p.name.padEnd(8)} CPU ${p.cpu_ms} ms (${p.cpu_ms_per_event} ms/event); RSS ${p.rss_before_mib} → peak ${p.rss_peak_mib} MiB (hwm ${p.rss_hwm_mib})`,
+        )
+      : []),
+    ...(result.phos.fanout_floor
+      ? [
+          `    the machine's floor: a bare Node server writing to ${result.phos.fanout_floor.streams} streams spends ${result.phos.fanout_floor.cpu_ms_per_event_per_stream} ms per event per stream; Phos ${result.phos.cpu_ms_per_event_per_dashboard} (${result.phos.cpu_per_dashboard_over_floor} ×)`,
+        ]
+      : []),
     ...(result.sql.top ?? []).slice(0, 6).map((row) => `    ${String(row.per_event).padStart(7)} per event: ${row.query.slice(0, 110)}`),
     '',
-    ...formatGoals(table),
+    ...formatGoals(table, { nameWidth: Math.max(45, ...table.map((row) => row.name.length)) }),
   ];
   console.log(lines.join('\n'));
 }
@@ -684,14 +804,15 @@ async function main() {
   const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
   const ownPg = options.ownPostgres ? await startOwnPostgres() : undefined;
   const pgUrl = ownPg?.url ?? process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  let phos;
+  /** The Phos processes started so far. */
+  const phos = [];
   let benchDb;
   const { runId, database, prefix, db, cleanup } = await openBenchRun({
     pgUrl,
     redisUrl,
     log,
     async beforeCleanup() {
-      await phos?.stop().catch(() => undefined);
+      await Promise.all(phos.map((p) => p.stop().catch(() => undefined)));
       await benchDb?.end().catch(() => undefined);
     },
     afterCleanup: () => ownPg?.stop(),
@@ -705,24 +826,44 @@ async function main() {
     log(`SQL counter: ${sql.counter}`);
     const password = `bench-${randomBytes(12).toString('hex')}`;
     const adminCredentials = { email: `admin-${runId}@bench.test`, password };
-    phos = await startPhos({
-      databaseUrl: db.url,
-      redisUrl,
-      prefix,
-      admin: adminCredentials,
-      env: { PHOS_STREAMS_PER_SESSION: String(STREAMS_PER_SESSION) },
-      // V8 writes a .cpuprofile when Phos exits (open it in Chrome DevTools or speedscope).
-      nodeArgs: options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench/results/profiles')}`] : [],
-    });
+    const start = async (name, role) => {
+      const started = await startPhos({
+        databaseUrl: db.url,
+        redisUrl,
+        prefix,
+        admin: adminCredentials,
+        role,
+        env: { PHOS_STREAMS_PER_SESSION: String(STREAMS_PER_SESSION) },
+        // V8 writes a .cpuprofile when Phos exits (open it in Chrome DevTools or speedscope).
+        nodeArgs: options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench/results/profiles')}`] : [],
+        readyTimeoutMs: 180_000,
+      });
+      phos.push(Object.assign(started, { name }));
+    };
+    if (options.split) {
+      // All at once: Phos's start-up lock lets one of them migrate and create the Admin.
+      await Promise.all([start('api-a', 'api'), start('api-b', 'api'), start('worker-1', 'worker'), start('worker-2', 'worker')]);
+      phos.sort((a, b) => a.name.localeCompare(b.name));
+      log(`Phos split: ${phos.map((p) => `${p.name} pid ${p.pid}`).join(', ')}`);
+    } else {
+      await start('phos', 'all');
+    }
     const figures = await runScenario(options, {
-      base: phos.base,
-      pid: phos.pid,
+      phos,
       databaseUrl: db.url,
       sql,
       runId,
       password,
       adminCredentials,
     });
+    // The machine's own limit, in the same run: a bare Node server writing one block per event to
+    // as many streams as there were dashboards (bench/fanout-floor.mjs).
+    if (options.dashboards >= 10) {
+      log(`the machine's own fan-out cost: ${options.dashboards} bare event streams…`);
+      const floor = await measureFanoutFloor({ streams: options.dashboards, events: options.quick ? 50 : 200 });
+      figures.phos.fanout_floor = floor;
+      figures.phos.cpu_per_dashboard_over_floor = ratio(figures.phos.cpu_ms_per_event_per_dashboard, floor.cpu_ms_per_event_per_stream);
+    }
     const table = goals(figures);
     const result = {
       when: new Date().toISOString(),
@@ -734,6 +875,8 @@ async function main() {
         rate: options.rate,
         seconds: options.seconds,
         quick: options.quick,
+        split: options.split,
+        processes: phos.map((p) => `${p.name} (${p.role})`),
       },
       ...figures,
       goals: table,
@@ -748,7 +891,7 @@ async function main() {
   } catch (error) {
     exitCode = 1;
     log(error instanceof Error ? error.stack : error);
-    if (phos) log(`Phos stderr:\n${phos.stderr()}`);
+    for (const p of phos) log(`Phos ${p.name} printed:\n${p.output()}`);
   } finally {
     await cleanup();
   }

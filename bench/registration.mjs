@@ -4,11 +4,17 @@
 // in the same run, on the same Redis and PostgreSQL. See bench/README.md.
 //
 //   node bench/registration.mjs [N=200] [INFLIGHT=16] [CONCURRENCY=8] [RATE=0]
+//
+// BENCH_ONLY=walkins runs only the walk-ins between the two raw-stack runs (no flood, no argon2id).
+// BENCH_CPU_PROF=<dir> writes Phos's V8 CPU profile there (--cpu-prof). When the database server
+// has pg_stat_statements loaded (PG_URL naming a private server), the walk-ins' statements are
+// counted and listed per walk-in.
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import {
   assertLoopback,
   atLeast,
@@ -48,6 +54,10 @@ const THREADPOOL = positiveInt(process.env.UV_THREADPOOL_SIZE, 4, 'UV_THREADPOOL
 const ARGON2_SECONDS = Number(process.env.BENCH_ARGON2_SECONDS ?? 3);
 /** The auth.me probe's pace during the flood. */
 const PROBE_EVERY_MS = Number(process.env.BENCH_PROBE_MS ?? 50);
+/** `walkins`: only the walk-in phase and its raw-stack runs. */
+const ONLY = process.env.BENCH_ONLY ?? '';
+if (!['', 'walkins'].includes(ONLY)) throw new Error('BENCH_ONLY must be walkins or unset');
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF ? path.resolve(process.env.BENCH_CPU_PROF) : undefined;
 /** The event-loop sampler's resolution inside Phos. */
 const LOOP_RESOLUTION_MS = 10;
 
@@ -112,13 +122,16 @@ async function runBaseline(pgUrl, rate) {
 // ---------------------------------------------------------------- argon2id on this machine
 
 /**
- * A child process hashing with Phos's own `hashPassword` (so the same argon2id parameters) on a
- * libuv pool of the same size Phos runs with, 2 hashes per pool thread in flight so the pool never
+ * A child process hashing with Phos's argon2id library and parameters (`ARGON2_OPTIONS`) on a
+ * libuv pool of the same size Phos runs with, unbounded: the machine's own rate. (Phos itself runs
+ * at most cores - 1 hashes at once, leaving the event loop a core, so its flood cannot reach this.) 2 hashes per pool thread in flight so the pool never
  * idles. Counts the hashes finished within ARGON2_SECONDS after a warm-up round. Also times Phos's
- * password-strength check, which every self-registration runs on the event loop.
+ * password-strength check, which every self-registration runs (in its scoring thread).
  */
 const ARGON2_CHILD = `
-const { hashPassword } = await import(${JSON.stringify(path.join(root, 'apps/server/src/identity/password.ts'))});
+const { ARGON2_OPTIONS } = await import(${JSON.stringify(path.join(root, 'apps/server/src/identity/password.ts'))});
+const { hash } = await import(${JSON.stringify(pathToFileURL(serverRequire.resolve('@node-rs/argon2')).href)});
+const hashPassword = (password) => hash(password, ARGON2_OPTIONS);
 const { passwordWeakness } = await import(${JSON.stringify(path.join(root, 'apps/server/src/identity/passwordPolicy.ts'))});
 const concurrency = Number(process.env.BENCH_ARGON2_CONCURRENCY);
 const seconds = Number(process.env.BENCH_ARGON2_SECONDS);
@@ -138,10 +151,10 @@ await Promise.all(Array.from({ length: concurrency }, hasher));
 const cpu = process.cpuUsage(cpu0);
 const cpuCores = (cpu.user + cpu.system) / 1000 / (performance.now() - t0);
 const owner = { email: 'patient-x@bench.test', firstName: 'Pat', lastName: 'Benchx', dateOfBirth: '1970-01-01' };
-passwordWeakness(password, owner);
+await passwordWeakness(password, owner);
 const checks = 20;
 const c0 = performance.now();
-for (let i = 0; i < checks; i++) passwordWeakness(password, { ...owner, lastName: 'Bench' + i });
+for (let i = 0; i < checks; i++) await passwordWeakness(password, { ...owner, lastName: 'Bench' + i });
 const checkMs = (performance.now() - c0) / checks;
 const round = (x, digits) => Number(x.toFixed(digits));
 console.log(JSON.stringify({ hashes, seconds, per_s: round(hashes / seconds, 1), cpu_cores: round(cpuCores, 3), cpu_ms_per_hash: round((cpuCores * 1000 * seconds) / hashes, 2), password_check_ms: round(checkMs, 2) }));
@@ -405,6 +418,7 @@ let stopPhos = null;
  * baseline, when there is one. Measured side by side, the ratios survive a noisy machine.
  */
 async function runPhos(databaseUrl, runId, password, adminDb, rawStack) {
+  const statements = await statementCounter(adminDb, databaseUrl);
   const prefix = `phosbench-${runId}`;
   const admin = { email: `admin-${runId}@bench.test`, password };
   const phos = await startPhos({
@@ -413,7 +427,11 @@ async function runPhos(databaseUrl, runId, password, adminDb, rawStack) {
     prefix,
     admin,
     env: { PHOS_WORKER_CONCURRENCY: String(CONCURRENCY), UV_THREADPOOL_SIZE: String(THREADPOOL) },
-    nodeArgs: ['--import', `data:text/javascript,${encodeURIComponent(LOOP_PROBE)}`],
+    nodeArgs: [
+      ...(CPU_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', CPU_PROF_DIR] : []),
+      '--import',
+      `data:text/javascript,${encodeURIComponent(LOOP_PROBE)}`,
+    ],
     extraPipes: 1,
     readyTimeoutMs: 30_000,
     stopTimeoutMs: 10_000,
@@ -451,6 +469,7 @@ async function runPhos(databaseUrl, runId, password, adminDb, rawStack) {
       const loopFrom = Date.now();
       const cpuBefore = readCpu(phos.pid);
       const backendsBefore = await backendTicks(adminDb, databaseUrl);
+      const statementsBefore = await statements?.byStatement();
       const benchBefore = process.cpuUsage();
       const machineBefore = machineTicks();
       const t0 = performance.now();
@@ -479,6 +498,7 @@ async function runPhos(databaseUrl, runId, password, adminDb, rawStack) {
       const bench = process.cpuUsage(benchBefore);
       const machine = machineTicks();
       const postgresMs = backendCpuMs(backendsBefore, await backendTicks(adminDb, databaseUrl));
+      const sqlStatements = statementsBefore && perItem(statementsBefore, await statements.byStatement());
       const machineBusy = (machine.busy - machineBefore.busy) / (machine.busy - machineBefore.busy + machine.idle - machineBefore.idle);
       const probed = await stopProbe?.();
       const loopWindow = loop.filter((s) => s.t >= loopFrom);
@@ -500,6 +520,7 @@ async function runPhos(databaseUrl, runId, password, adminDb, rawStack) {
         ...(probed ? { probe: probed } : {}),
         phos_cpu: { ...cpu, ms_per_item: Number(((cpu.process_cpu_cores * windowMs) / N).toFixed(2)) },
         postgres_cpu: { cores: Number((postgresMs / windowMs).toFixed(3)), ms_per_item: Number((postgresMs / N).toFixed(2)) },
+        ...(sqlStatements ? { sql_statements: sqlStatements } : {}),
         bench_cpu_cores: Number(((bench.user + bench.system) / 1000 / windowMs).toFixed(3)),
         // Of both CPUs, whoever used them: Phos, its PostgreSQL backends, the bench, and anything else on the machine.
         machine_cpu_busy: Number(machineBusy.toFixed(3)),
@@ -524,6 +545,33 @@ async function runPhos(databaseUrl, runId, password, adminDb, rawStack) {
     const walkIn = (i, lastName) =>
       trpc(phos.base, 'patients.registerWalkIn', { firstName: 'Walk', lastName, dateOfBirth: dateOfBirth(i) }, providerCookie);
 
+    /** The walk-ins, between two runs of the raw stack. */
+    const walkInsBesideRawStack = async () => {
+      if (rawStack) log('raw stack, unpaced, before the walk-ins…');
+      const rawBefore = await rawStack?.();
+      log(`Phos: ${N} walk-ins, ${INFLIGHT} in flight…`);
+      const walkins = await phase('walkins', 0, walkIn);
+      if (rawStack) log('raw stack again, after the walk-ins…');
+      const rawAfter = await rawStack?.();
+      return { walkins, rawBefore, rawAfter };
+    };
+    // Ids the subscription carries skip the events it does not show (patient.created), so they
+    // must rise strictly (no duplicate, no reordering) rather than by exactly one.
+    const idsInOrder = async () => {
+      subscription.close();
+      await subscription.done;
+      return seenIds.every((id, i) => i === 0 || id > seenIds[i - 1]);
+    };
+
+    if (ONLY === 'walkins') {
+      const { walkins, rawBefore, rawAfter } = await walkInsBesideRawStack();
+      return {
+        walkins,
+        rawStack: rawBefore && rawAfter ? { before: rawBefore, after: rawAfter } : null,
+        events: { event_ids_increasing: await idsInOrder() },
+      };
+    }
+
     let paced = null;
     if (RATE > 0) {
       log(`Phos: ${N} self-registrations paced at ${RATE}/s…`);
@@ -535,18 +583,8 @@ async function runPhos(databaseUrl, runId, password, adminDb, rawStack) {
     const flood = await phase('flood', 0, register('f'), { probe: true });
     log('argon2id again, after the flood…');
     const argon2After = await measureArgon2(password);
-    if (rawStack) log('raw stack, unpaced, before the walk-ins…');
-    const rawBefore = await rawStack?.();
-    log(`Phos: ${N} walk-ins, ${INFLIGHT} in flight…`);
-    const walkins = await phase('walkins', 0, walkIn);
-    if (rawStack) log('raw stack again, after the walk-ins…');
-    const rawAfter = await rawStack?.();
-
-    subscription.close();
-    await subscription.done;
-    // Ids the subscription carries skip the events it does not show (patient.created), so they
-    // must rise strictly (no duplicate, no reordering) rather than by exactly one.
-    const inOrder = seenIds.every((id, i) => i === 0 || id > seenIds[i - 1]);
+    const { walkins, rawBefore, rawAfter } = await walkInsBesideRawStack();
+    const inOrder = await idsInOrder();
     return {
       paced,
       flood,
@@ -562,6 +600,39 @@ async function runPhos(databaseUrl, runId, password, adminDb, rawStack) {
 }
 
 // ---------------------------------------------------------------- orchestration
+
+/** Calls per statement text in `databaseUrl`'s database, when the server has pg_stat_statements loaded; else null. */
+async function statementCounter(adminDb, databaseUrl) {
+  const { rows } = await adminDb.query(`select current_setting('shared_preload_libraries') as libs`);
+  if (!rows[0].libs.split(',').some((lib) => lib.trim() === 'pg_stat_statements')) return null;
+  // The view lists every database's statements; it is read from the admin connection's database.
+  await adminDb.query('create extension if not exists pg_stat_statements');
+  const database = new URL(databaseUrl).pathname.slice(1);
+  return {
+    async byStatement() {
+      const result = await adminDb.query(
+        `select query, sum(calls)::bigint as calls from pg_stat_statements
+         where dbid = (select oid from pg_database where datname = $1) and query not like '%pg_stat_%' group by query`,
+        [database],
+      );
+      return new Map(result.rows.map((row) => [row.query, Number(row.calls)]));
+    },
+  };
+}
+
+/** The statements run between two readings, per item, most frequent first. */
+function perItem(before, after) {
+  const rows = [];
+  let total = 0;
+  for (const [query, calls] of after) {
+    const n = calls - (before.get(query) ?? 0);
+    if (n <= 0) continue;
+    total += n;
+    rows.push({ per_item: Number((n / N).toFixed(2)), query: query.replace(/\s+/g, ' ').slice(0, 160) });
+  }
+  rows.sort((a, b) => b.per_item - a.per_item);
+  return { per_item: Number((total / N).toFixed(2)), by_statement: rows };
+}
 
 async function countRows(databaseUrl) {
   const client = new pg.Client({ connectionString: databaseUrl });
@@ -625,6 +696,39 @@ function report(result) {
   console.log(lines.join('\n'));
 }
 
+/** The walk-ins-only run's figures and checks; returns the exit code. */
+function reportWalkinsOnly(measured, rows) {
+  const raw = measured.rawStack;
+  const rawE2e = raw && Math.round((raw.before.e2e_per_s + raw.after.e2e_per_s) / 2);
+  const { walkins } = measured;
+  const result = {
+    when: new Date().toISOString(),
+    walkins,
+    raw_stack: raw,
+    e2e_over_baseline: ratio(walkins.e2e_per_s, rawE2e),
+    database: rows,
+  };
+  console.log(JSON.stringify(result));
+  const lines = [
+    `walk-ins only: N=${N}, inflight ${INFLIGHT}, worker concurrency ${CONCURRENCY}`,
+    `  raw stack ${raw?.before.e2e_per_s ?? '-'}/s before, ${raw?.after.e2e_per_s ?? '-'}/s after (mean ${rawE2e ?? '-'}/s)`,
+    `  walk-ins: ${walkins.request_per_s} requests/s, ${walkins.e2e_per_s}/s end to end (÷ raw ${result.e2e_over_baseline ?? '-'}); ` +
+      `latency p50/p95/p99 ${walkins.p50_ms}/${walkins.p95_ms}/${walkins.p99_ms} ms`,
+    `    CPU: Phos ${walkins.phos_cpu.ms_per_item} ms each (${walkins.phos_cpu.process_cpu_cores} cores; main thread waiting for a CPU ` +
+      `${walkins.phos_cpu.main_thread_waiting_for_cpu}); PostgreSQL ${walkins.postgres_cpu.ms_per_item} ms each; machine ${walkins.machine_cpu_busy} busy`,
+    ...(walkins.sql_statements
+      ? [
+          `  SQL statements per walk-in: ${walkins.sql_statements.per_item}`,
+          ...walkins.sql_statements.by_statement.map((row) => `    ${String(row.per_item).padStart(5)}  ${row.query}`),
+        ]
+      : []),
+    `  patients ${rows.patients}/${N}, queue entries ${rows.queue_entries}, outbox unsent ${rows.outbox_unsent}, event ids increasing ${measured.events.event_ids_increasing}`,
+  ];
+  console.log(lines.join('\n'));
+  if (rows.patients !== N || rows.queue_entries !== N || rows.outbox_unsent !== 0 || !measured.events.event_ids_increasing) return 1;
+  return 0;
+}
+
 const runId = randomBytes(4).toString('hex');
 const prefix = `phosbench-${runId}`;
 const db = await createBenchDatabase(PG_URL, `phos_bench_${runId}`);
@@ -667,52 +771,55 @@ try {
   const password = passphrase();
   const measured = await runPhos(db.url, runId, password, db.adminDb, rawStack);
   const rows = await countRows(db.url);
-  const { flood, walkins } = measured;
-  // Unpaced, the baseline the registrations compare with is the raw stack's first run.
-  if (RATE === 0) baseline = measured.rawStack?.before ?? null;
-  const raw = measured.rawStack;
-  const baselineThroughput = raw && { ...raw, e2e_per_s: Math.round((raw.before.e2e_per_s + raw.after.e2e_per_s) / 2) };
-  const argon2PerS = Number(((measured.argon2.before.per_s + measured.argon2.after.per_s) / 2).toFixed(1));
-  // At RATE 0 the self-registration run is the flood; paced, it is its own phase.
-  const phos = phosFigures(measured.paced ?? flood, measured.events, {});
-  const result = {
-    when: new Date().toISOString(),
-    cpus: os.cpus().length,
-    phos,
-    baseline,
-    ratio_phos_over_baseline: {
-      e2e_per_s: ratio(phos.e2e_per_s, baseline?.e2e_per_s),
-      p50_ms: ratio(phos.p50_ms, baseline?.p50_ms),
-      p95_ms: ratio(phos.p95_ms, baseline?.p95_ms),
-      p99_ms: ratio(phos.p99_ms, baseline?.p99_ms),
-    },
-    baseline_throughput: baselineThroughput,
-    threadpool: THREADPOOL,
-    argon2: { ...measured.argon2, per_s: argon2PerS },
-    flood: {
-      ...flood,
-      register_over_argon2: ratio(flood.request_per_s, argon2PerS),
-      e2e_over_argon2: ratio(flood.e2e_per_s, argon2PerS),
-    },
-    walkins: { ...walkins, e2e_over_baseline: ratio(walkins.e2e_per_s, baselineThroughput?.e2e_per_s) },
-    database: { ...rows, patients_expected: N * (RATE > 0 ? 3 : 2) },
-  };
-  result.goals = [
-    atLeast('walk-ins e2e ÷ raw stack e2e', result.walkins.e2e_over_baseline, 0.5),
-    atLeast('flood registrations/s ÷ argon2id/s', result.flood.register_over_argon2, 0.8),
-    atLeast('flood e2e/s ÷ argon2id/s', result.flood.e2e_over_argon2, 0.8),
-    atMost('auth.me p99 during the flood', flood.probe.auth_me_ms.p99, 50, ' ms'),
-  ];
-  console.log(JSON.stringify(result));
-  report(result);
-  const correct =
-    rows.patients === result.database.patients_expected &&
-    rows.queue_entries === result.database.patients_expected &&
-    rows.outbox_unsent === 0 &&
-    measured.events.event_ids_increasing;
-  if (!correct) {
-    log('registrations went missing or arrived out of order: see database and phos.event_ids_increasing');
-    exitCode = 1;
+  if (ONLY === 'walkins') exitCode = reportWalkinsOnly(measured, rows);
+  else {
+    const { flood, walkins } = measured;
+    // Unpaced, the baseline the registrations compare with is the raw stack's first run.
+    if (RATE === 0) baseline = measured.rawStack?.before ?? null;
+    const raw = measured.rawStack;
+    const baselineThroughput = raw && { ...raw, e2e_per_s: Math.round((raw.before.e2e_per_s + raw.after.e2e_per_s) / 2) };
+    const argon2PerS = Number(((measured.argon2.before.per_s + measured.argon2.after.per_s) / 2).toFixed(1));
+    // At RATE 0 the self-registration run is the flood; paced, it is its own phase.
+    const phos = phosFigures(measured.paced ?? flood, measured.events, {});
+    const result = {
+      when: new Date().toISOString(),
+      cpus: os.cpus().length,
+      phos,
+      baseline,
+      ratio_phos_over_baseline: {
+        e2e_per_s: ratio(phos.e2e_per_s, baseline?.e2e_per_s),
+        p50_ms: ratio(phos.p50_ms, baseline?.p50_ms),
+        p95_ms: ratio(phos.p95_ms, baseline?.p95_ms),
+        p99_ms: ratio(phos.p99_ms, baseline?.p99_ms),
+      },
+      baseline_throughput: baselineThroughput,
+      threadpool: THREADPOOL,
+      argon2: { ...measured.argon2, per_s: argon2PerS },
+      flood: {
+        ...flood,
+        register_over_argon2: ratio(flood.request_per_s, argon2PerS),
+        e2e_over_argon2: ratio(flood.e2e_per_s, argon2PerS),
+      },
+      walkins: { ...walkins, e2e_over_baseline: ratio(walkins.e2e_per_s, baselineThroughput?.e2e_per_s) },
+      database: { ...rows, patients_expected: N * (RATE > 0 ? 3 : 2) },
+    };
+    result.goals = [
+      atLeast('walk-ins e2e ÷ raw stack e2e', result.walkins.e2e_over_baseline, 0.5),
+      atLeast('flood registrations/s ÷ argon2id/s', result.flood.register_over_argon2, 0.8),
+      atLeast('flood e2e/s ÷ argon2id/s', result.flood.e2e_over_argon2, 0.8),
+      atMost('auth.me p99 during the flood', flood.probe.auth_me_ms.p99, 50, ' ms'),
+    ];
+    console.log(JSON.stringify(result));
+    report(result);
+    const correct =
+      rows.patients === result.database.patients_expected &&
+      rows.queue_entries === result.database.patients_expected &&
+      rows.outbox_unsent === 0 &&
+      measured.events.event_ids_increasing;
+    if (!correct) {
+      log('registrations went missing or arrived out of order: see database and phos.event_ids_increasing');
+      exitCode = 1;
+    }
   }
 } catch (error) {
   exitCode = 1;
