@@ -130,10 +130,34 @@ export function uniqueWord(length = 10): string {
   return Array.from(randomBytes(length), (byte) => String.fromCharCode(97 + (byte % 26))).join('');
 }
 
-/** Waits until a registration job is running: a worker killed then dies mid-job. */
+const ACTIVE_JOBS = `${SUITE_SETTINGS.PHOS_REDIS_PREFIX}:${REGISTRATIONS_QUEUE}:active`;
+
+/** Waits until a registration job is running. */
 export async function untilJobActive(cluster: FaultCluster, timeoutMs = 10_000): Promise<void> {
-  const key = `${SUITE_SETTINGS.PHOS_REDIS_PREFIX}:${REGISTRATIONS_QUEUE}:active`;
-  await until('a registration job to be active', async () => Number(await cluster.redis.call('LLEN', key)) > 0, timeoutMs, 5);
+  await until('a registration job to be active', async () => Number(await cluster.redis.call('LLEN', ACTIVE_JOBS)) > 0, timeoutMs, 5);
+}
+
+/**
+ * Waits until `worker` runs a registration job and freezes it there (SIGSTOP), so that a kill
+ * that follows lands mid-job: a job seen active and then killed at once may have finished in
+ * between. Returns the ids of the jobs it holds. The caller kills it, or sends SIGCONT.
+ */
+export async function freezeMidJob(cluster: FaultCluster, worker: PhosNode, timeoutMs = 10_000): Promise<string[]> {
+  let held: string[] = [];
+  await until(
+    `${worker.name} to be running a registration job`,
+    async () => {
+      if (Number(await cluster.redis.call('LLEN', ACTIVE_JOBS)) === 0) return false;
+      process.kill(worker.pid()!, 'SIGSTOP');
+      held = (await cluster.redis.call('LRANGE', ACTIVE_JOBS, 0, -1)) as string[];
+      if (held.length > 0) return true;
+      process.kill(worker.pid()!, 'SIGCONT');
+      return false;
+    },
+    timeoutMs,
+    5,
+  );
+  return held;
 }
 
 /** Runs `scenario` on a fresh cluster of `shape`, and tears it down whatever happens. */

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { CLINIC_STREAM } from '../src/events/log.js';
 import { expectConverged, expectNoHealthDataIn, expectNoHealthDataInRedis } from './checks.js';
 import { callNextPatient, flood, openLiveViews } from './clients.js';
-import { onCluster, report, untilJobActive, type FaultCluster } from './cluster.js';
+import { freezeMidJob, onCluster, report, untilJobActive, type FaultCluster } from './cluster.js';
 import { until } from './servers.js';
 
 /**
@@ -35,7 +35,7 @@ describe('the findings', () => {
       const counter = await holdEventCounter(cluster);
       const registrations = flood(cluster, { count: 1, perSecond: 1 });
       for (let death = 0; death < 2; death++) {
-        await untilJobActive(cluster, 30_000);
+        await freezeMidJob(cluster, worker!, 30_000);
         await worker!.stop('SIGKILL');
         await worker!.start();
         // Found stalled (its lock lapsed) and taken again by the new process, which is then killed.

@@ -2,7 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { expectConverged, expectNoHealthDataIn, expectNoHealthDataInRedis } from './checks.js';
 import { flood, openLiveViews } from './clients.js';
-import { onCluster, report, untilJobActive } from './cluster.js';
+import { freezeMidJob, onCluster, report } from './cluster.js';
 import { until } from './servers.js';
 
 /** The bound on recovery after a worker crash: lock 4 s, then the next stall check (2 s). */
@@ -18,7 +18,7 @@ describe('a worker killed mid-job', () => {
       await registrations.sent(20);
       // A crash loop: killed with a job running, four times, restarted each time.
       for (let crash = 0; crash < 4; crash++) {
-        await untilJobActive(cluster);
+        await freezeMidJob(cluster, worker!);
         await worker!.stop('SIGKILL');
         await delay(500);
         await worker!.start();
@@ -46,8 +46,7 @@ describe('a worker killed mid-job', () => {
       process.kill(standby!.pid()!, 'SIGSTOP');
       const registrations = flood(cluster, { count: 20, perSecond: 10 });
       await registrations.sent(5);
-      await untilJobActive(cluster);
-      const [jobId] = (await cluster.redis.call('LRANGE', 'phos:registrations:active', 0, 0)) as string[];
+      const [jobId] = await freezeMidJob(cluster, doomed!);
       const killedAt = Date.now();
       await doomed!.stop('SIGKILL');
       process.kill(standby!.pid()!, 'SIGCONT');

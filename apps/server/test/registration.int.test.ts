@@ -27,6 +27,7 @@ import {
   startTestPhos,
   type TestPhos,
   usesPostgres,
+  within,
 } from './support.js';
 
 async function jobCompleted(phos: TestPhos, registrationId: string): Promise<boolean> {
@@ -117,23 +118,23 @@ describe('registration while Redis is down', () => {
   // Two Redis starts, a Phos start and a relay retry after Redis returns: generous, as it waits on conditions only.
   it('accepts the registration and creates the patient once Redis is back', { timeout: 120_000 }, async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'phos-redis-down-'));
-    let redis = await startEmbeddedRedis(dir);
-    const phos = await startTestPhos({ redis: { path: redis.socketPath } });
+    let redis = await within('starting Redis', 20_000, startEmbeddedRedis(dir));
+    const phos = await within('starting Phos', 30_000, startTestPhos({ redis: { path: redis.socketPath } }));
     try {
-      await redis.stop();
+      await within('stopping Redis', 10_000, redis.stop());
 
-      const { user } = await callerFor(phos).auth.register(patientInput({ lastName: 'Offline' }));
+      const { user } = await within('registering', 15_000, callerFor(phos).auth.register(patientInput({ lastName: 'Offline' })));
       const registrationId = await registrationIdOf(phos, user.id);
-      await phos.relay.kick();
+      await within('a relay pass', 10_000, phos.relay.kick());
       const [pending] = await phos.services.db.select().from(outbox).where(eq(outbox.id, registrationId));
       expect(pending?.sentAt).toBeNull();
       expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
 
-      redis = await startEmbeddedRedis(dir);
-      await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 60_000);
+      redis = await within('restarting Redis', 20_000, startEmbeddedRedis(dir));
+      await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 30_000);
       expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
     } finally {
-      await phos.cleanup();
+      await within('closing Phos', 20_000, phos.cleanup());
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });
     }

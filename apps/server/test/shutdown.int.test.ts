@@ -41,6 +41,29 @@ function register(base: string, input: ReturnType<typeof patientInput>, requestI
   });
 }
 
+/**
+ * A registration whose body is half sent until `rest` resolves: a request the server has started
+ * on and cannot finish before then, however fast it answers.
+ */
+function registerSentInTwo(base: string, input: ReturnType<typeof patientInput>, requestId: string, rest: Promise<void>) {
+  const json = new TextEncoder().encode(JSON.stringify(input));
+  const half = Math.floor(json.length / 2);
+  const body = new ReadableStream<Uint8Array>({
+    async start(controller) {
+      controller.enqueue(json.subarray(0, half));
+      await rest;
+      controller.enqueue(json.subarray(half));
+      controller.close();
+    },
+  });
+  return fetch(`${base}/trpc/auth.register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+    body,
+    duplex: 'half',
+  });
+}
+
 interface QueueStream {
   events: AsyncGenerator<ServerSentEvent>;
   abort: () => void;
@@ -167,7 +190,8 @@ describe('SIGTERM to an api with open streams', () => {
       const hanging = await hangingRequest(Number(new URL(a.url).port));
       const p2 = patientInput({ lastName: 'InFlight' });
       const requestId = randomUUID();
-      const inFlight = register(a.url, p2, requestId);
+      let sendTheRest!: () => void;
+      const inFlight = registerSentInTwo(a.url, p2, requestId, new Promise<void>((resolve) => (sendTheRest = resolve)));
       await a.printed(new RegExp(`"reqId":"${requestId}".*"msg":"incoming request"`));
       const sentAt = a.signal('SIGTERM');
 
@@ -184,6 +208,8 @@ describe('SIGTERM to an api with open streams', () => {
       expect(error.code).toBe(TRPC_ERROR_CODES_BY_KEY.SERVICE_UNAVAILABLE);
       expect(streamEndedMs).toBeLessThan(3000);
 
+      // The drain has begun (the streams ended): only now does the request in flight finish sending.
+      sendTheRest();
       const answered = await inFlight;
       expect(answered.status).toBe(200);
       // …and tells its client not to send another request down that connection.

@@ -117,6 +117,22 @@ export function callerFor(phos: Phos, user: User | null = null, sessionCookie?: 
   return createCaller(createContextInner({ services: phos.services, user, sessionCookie }));
 }
 
+/**
+ * `work`, or a failure naming `step` after `timeoutMs`: a test whose steps each have a deadline
+ * says which one hung, where a test timeout says only that something did.
+ */
+export async function within<T>(step: string, timeoutMs: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${step}: not done within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Polls until `check` returns a value other than undefined/false, or fails after `timeoutMs`. */
 export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
