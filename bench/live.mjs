@@ -8,7 +8,7 @@
 //                       [--split] [--own-postgres] [--out file.json]
 import { execFileSync, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -336,6 +336,7 @@ function parseArgs(argv) {
     seconds: quick ? 10 : 60,
     ownPostgres: argv.includes('--own-postgres'),
     cpuProf: argv.includes('--cpu-prof'),
+    heapSnapshot: argv.includes('--heap-snapshot'),
     split: argv.includes('--split'),
     quick,
     out: undefined,
@@ -347,7 +348,7 @@ function parseArgs(argv) {
       if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
       options[name] = name === 'rate' ? value : Math.round(value);
     } else if (name === 'out') options.out = path.resolve(argv[++i]);
-    else if (!['quick', 'own-postgres', 'cpu-prof', 'split'].includes(name)) throw new Error(`unknown argument ${argv[i]}`);
+    else if (!['quick', 'own-postgres', 'cpu-prof', 'heap-snapshot', 'split'].includes(name)) throw new Error(`unknown argument ${argv[i]}`);
   }
   return options;
 }
@@ -592,6 +593,7 @@ async function runScenario(options, { phos, databaseUrl, sql, runId, password, a
     const sourceDone = source.ask({ bases, cookie: sourceCookie, entries, rate, seconds, window }, 'done', (seconds + 120) * 1000);
     const { records, late, skipped, offered } = await sourceDone;
     const tMovesDone = now();
+    if (options.heapSnapshot) for (const p of phos) process.kill(p.pid, 'SIGUSR2');
     const ok = records.filter((r) => r.ok);
     const stageKeys = new Set(ok.filter((r) => r.stageKey).map((r) => r.stageKey));
     await waitFor(
@@ -826,6 +828,8 @@ async function main() {
     log(`SQL counter: ${sql.counter}`);
     const password = `bench-${randomBytes(12).toString('hex')}`;
     const adminCredentials = { email: `admin-${runId}@bench.test`, password };
+    const profiles = path.join(root, 'bench/results/profiles');
+    if (options.cpuProf || options.heapSnapshot) mkdirSync(profiles, { recursive: true });
     const start = async (name, role) => {
       const started = await startPhos({
         databaseUrl: db.url,
@@ -835,7 +839,11 @@ async function main() {
         role,
         env: { PHOS_STREAMS_PER_SESSION: String(STREAMS_PER_SESSION) },
         // V8 writes a .cpuprofile when Phos exits (open it in Chrome DevTools or speedscope).
-        nodeArgs: options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${path.join(root, 'bench/results/profiles')}`] : [],
+        nodeArgs: [
+          ...(options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : []),
+          // With --heap-snapshot, V8 writes a .heapsnapshot as the moves end (the process pauses meanwhile).
+          ...(options.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${profiles}`] : []),
+        ],
         readyTimeoutMs: 180_000,
       });
       phos.push(Object.assign(started, { name }));

@@ -38,34 +38,39 @@ export async function patientVisit(db: Db, patientId: string): Promise<VisitFiel
   return entryVisit({ status: entry.status, clinicianName: entry.clinician?.name ?? null, roomName: entry.room?.name ?? null }, place);
 }
 
-/** Every visit one pass of the board computed. */
-export interface VisitSnapshot {
-  /** The pass that computed it; passes are numbered in the order they begin. */
+/** News for one watcher: its patient's visit as the board computed it in pass `generation`. */
+export interface VisitNews {
+  /** The pass that last changed it; passes are numbered in the order they begin. */
   generation: number;
-  /** By patient id: everyone with an entry in the clinic, and everyone the events of the pass touched. */
-  visits: ReadonlyMap<string, VisitFields>;
-  /** By user id: the patients the events of the pass created for a registrant. */
-  created: ReadonlyMap<string, string>;
+  patientId: string;
+  fields: VisitFields;
 }
 
 /** One reader's view of the board; it keeps the board computing until closed. */
 export interface VisitWatch {
   /**
-   * Passes begun before the watch opened. A snapshot from one of them may have read the queue before
-   * the watcher read its own visit, so only later ones are news.
+   * Passes begun before the watch opened. One of them may have read the queue before the watcher
+   * read its own visit, so only later ones are news.
    */
   readonly since: number;
+  /** The patient whose visit this watch follows, once the watcher has read it has one. */
+  follow(patientId: string): void;
   /**
-   * The first snapshot newer than `after`, as soon as there is one; null once the watch is closed.
-   * Rejects if the board fell behind the hub and could not tell whom the lost events touched.
+   * Its patient's visit once a pass after `after` found it different from `sent`, what the watcher
+   * last sent: at once for a new stage, clinician or room (or a registrant's first record), and not
+   * before `placeNotBefore` (a time in ms) for a new place or estimate alone. Null once the watch is
+   * closed. Rejects if the board fell behind the hub and could not tell whom the lost events touched.
    */
-  next(after: number): Promise<VisitSnapshot | null>;
+  next(after: number, sent: VisitFields, placeNotBefore: number): Promise<VisitNews | null>;
   close(): void;
 }
 
 export interface VisitBoard {
-  /** Opens a watch, ending with `signal`. The board listens to the hub from this call on. */
-  watch(signal: AbortSignal | undefined): VisitWatch;
+  /**
+   * Opens a watch for `userId`'s visit, ending with `signal`. The board listens to the hub from this
+   * call on, and finds the registrant's patient itself if a pass creates one.
+   */
+  watch(signal: AbortSignal | undefined, userId: string): VisitWatch;
 }
 
 /** What the events of a batch touched: patients whose visit may have changed, and registrants who became patients. */
@@ -129,41 +134,143 @@ async function computeVisits(db: Db, touched: ReadonlySet<string>): Promise<Map<
   return visits;
 }
 
+/** A patient's visit as the board last computed it, and the pass that last changed it. */
+interface Known {
+  fields: VisitFields;
+  changedIn: number;
+}
+
+function samePlace(a: VisitFields, b: VisitFields): boolean {
+  return a.position === b.position && a.estimatedWaitMinutes === b.estimatedWaitMinutes;
+}
+
+function sameStage(a: VisitFields, b: VisitFields): boolean {
+  return a.stage === b.stage && a.clinicianName === b.clinicianName && a.roomName === b.roomName;
+}
+
+interface Watcher {
+  userId: string;
+  patientId: string | null;
+  /** The pending `next`, if the watcher waits for one. */
+  waiting: { after: number; sent: VisitFields; placeNotBefore: number; resolve: (news: VisitNews | null) => void; reject: (error: Error) => void } | null;
+  /** Set while a place change waits for the watcher's `placeNotBefore`. */
+  held: NodeJS.Timeout | null;
+  failure: Error | null;
+  open: boolean;
+}
+
 /**
  * The process's board: one per process, shared by every live visit, so the queue is read once per
  * batch of events rather than once per watching patient. It lives with the hub, whose events are
  * all it computes from, and it computes only while someone watches.
+ *
+ * It keeps each patient's last computed visit and which pass changed it, and wakes only the watchers
+ * whose patient changed: at once for a stage, when due for a place. With thousands watching a busy
+ * queue, every call-in moves everyone's place; a watcher then costs a comparison per pass and one
+ * wake per place interval, not a wake per pass (docs/decisions/013-live-visits-fan-out.md).
  */
 export function createVisitBoard(options: { db: Db; hub: EventHub; log: Logger }): VisitBoard {
   const { db, hub, log } = options;
-  let watchers = 0;
   let listening: AbortController | null = null;
   let pending: Touched = { patients: new Set(), created: new Map() };
   let begun = 0;
-  let latest: VisitSnapshot | null = null;
-  const waiters = new Set<() => void>();
-  /** Ends each open watch with an error. */
-  const failers = new Set<(error: unknown) => void>();
+  const known = new Map<string, Known>();
+  /** Registrants a pass turned into patients: the pass, and the patient. */
+  const createdFor = new Map<string, { generation: number; patientId: string }>();
+  const watchers = new Set<Watcher>();
+  const byPatient = new Map<string, Set<Watcher>>();
+  const byUser = new Map<string, Set<Watcher>>();
+
+  function add<K>(index: Map<K, Set<Watcher>>, key: K, watcher: Watcher): void {
+    const set = index.get(key) ?? new Set();
+    set.add(watcher);
+    index.set(key, set);
+  }
+
+  function remove<K>(index: Map<K, Set<Watcher>>, key: K, watcher: Watcher): void {
+    const set = index.get(key);
+    set?.delete(watcher);
+    if (set?.size === 0) index.delete(key);
+  }
+
+  function settle(watcher: Watcher, outcome: { news: VisitNews | null } | { error: Error }): void {
+    const waiting = watcher.waiting;
+    if (!waiting) return;
+    watcher.waiting = null;
+    if (watcher.held) clearTimeout(watcher.held);
+    watcher.held = null;
+    if ('error' in outcome) waiting.reject(outcome.error);
+    else waiting.resolve(outcome.news);
+  }
+
+  /** Settles the watcher's pending `next` if it has news for it now, or arms its place timer. */
+  function consider(watcher: Watcher): void {
+    const waiting = watcher.waiting;
+    if (!waiting) return;
+    if (!watcher.open) return settle(watcher, { news: null });
+    if (watcher.failure) return settle(watcher, { error: watcher.failure });
+    const patientId = watcher.patientId;
+    if (patientId === null) {
+      // A registrant whose record a pass created: news at once, whatever else that pass found.
+      const created = createdFor.get(watcher.userId);
+      if (!created || created.generation <= waiting.after) return;
+      follow(watcher, created.patientId);
+      const fields = known.get(created.patientId)?.fields ?? readyVisit;
+      return settle(watcher, { news: { generation: created.generation, patientId: created.patientId, fields } });
+    }
+    const visit = known.get(patientId);
+    if (!visit || visit.changedIn <= waiting.after) return;
+    const news = { generation: visit.changedIn, patientId, fields: visit.fields };
+    if (!sameStage(visit.fields, waiting.sent)) return settle(watcher, { news });
+    if (samePlace(visit.fields, waiting.sent)) return;
+    const wait = waiting.placeNotBefore - Date.now();
+    if (wait <= 0) return settle(watcher, { news });
+    watcher.held ??= setTimeout(() => {
+      watcher.held = null;
+      consider(watcher);
+    }, wait);
+  }
+
+  function follow(watcher: Watcher, patientId: string): void {
+    if (watcher.patientId === patientId) return;
+    if (watcher.patientId === null) remove(byUser, watcher.userId, watcher);
+    else remove(byPatient, watcher.patientId, watcher);
+    watcher.patientId = patientId;
+    add(byPatient, patientId, watcher);
+  }
 
   async function pass(): Promise<void> {
     const touched = pending;
     pending = { patients: new Set(), created: new Map() };
     begun += 1;
     const generation = begun;
+    let visits: Map<string, VisitFields>;
     try {
-      const visits = await computeVisits(db, touched.patients);
-      if (!listening) return;
-      latest = { generation, visits, created: touched.created };
+      visits = await computeVisits(db, touched.patients);
     } catch (error) {
       // Whoever these events touched is looked at again with the next batch.
       for (const patientId of touched.patients) pending.patients.add(patientId);
       for (const [userId, patientId] of touched.created) pending.created.set(userId, patientId);
       throw error;
     }
-    // Woken watchers still waiting for a newer pass add themselves back, for the next one.
-    const woken = [...waiters];
-    waiters.clear();
-    for (const wake of woken) wake();
+    if (!listening) return;
+    const changed = new Set<string>();
+    for (const [patientId, fields] of visits) {
+      const before = known.get(patientId);
+      if (before && sameStage(before.fields, fields) && samePlace(before.fields, fields)) continue;
+      known.set(patientId, { fields, changedIn: generation });
+      changed.add(patientId);
+    }
+    // Kept: everyone in the clinic, and whoever is watched; a patient gone and unwatched is forgotten.
+    for (const patientId of known.keys()) if (!visits.has(patientId) && !byPatient.has(patientId)) known.delete(patientId);
+    const news: Watcher[] = [];
+    for (const [userId, patientId] of touched.created) {
+      if (!byUser.has(userId)) continue;
+      createdFor.set(userId, { generation, patientId });
+      news.push(...(byUser.get(userId) ?? []));
+    }
+    for (const patientId of changed) news.push(...(byPatient.get(patientId) ?? []));
+    for (const watcher of news) consider(watcher);
   }
 
   const { run } = coalesce(pass, (error) => {
@@ -183,8 +290,13 @@ export function createVisitBoard(options: { db: Db; hub: EventHub; log: Logger }
         // Pages were lost, so whom they touched is unknown: every watch ends with the error (the hub's
         // retryable BUSY), its client reconnects and reads its visit afresh; the next watch listens anew.
         log.warn({ err: error }, 'live visits fell behind the event hub; ending their streams');
+        const failure = error instanceof Error ? error : new Error('live visits fell behind the event hub');
+        const failing = [...watchers];
         stop();
-        for (const fail of [...failers]) fail(error);
+        for (const watcher of failing) {
+          watcher.failure = failure;
+          consider(watcher);
+        }
       }
     })();
   }
@@ -192,60 +304,43 @@ export function createVisitBoard(options: { db: Db; hub: EventHub; log: Logger }
   function stop(): void {
     listening?.abort();
     listening = null;
-    latest = null;
+    known.clear();
+    createdFor.clear();
     pending = { patients: new Set(), created: new Map() };
   }
 
   return {
-    watch(signal) {
-      watchers += 1;
+    watch(signal, userId) {
       if (!listening) listen();
-      const since = begun;
-      let open = true;
-      let failure: Error | null = null;
-      const mine = new Set<() => void>();
-      const wakeMine = () => {
-        for (const wake of [...mine]) wake();
-      };
-      const fail = (error: unknown) => {
-        failure = error instanceof Error ? error : new Error('live visits fell behind the event hub');
-        wakeMine();
-      };
-      failers.add(fail);
+      const watcher: Watcher = { userId, patientId: null, waiting: null, held: null, failure: null, open: true };
+      watchers.add(watcher);
+      add(byUser, userId, watcher);
       const close = () => {
-        if (!open) return;
-        open = false;
-        failers.delete(fail);
+        if (!watcher.open) return;
+        watcher.open = false;
         signal?.removeEventListener('abort', close);
-        wakeMine();
-        watchers -= 1;
-        if (watchers === 0) stop();
+        watchers.delete(watcher);
+        if (watcher.patientId === null) remove(byUser, userId, watcher);
+        else remove(byPatient, watcher.patientId, watcher);
+        if (!byUser.has(userId)) createdFor.delete(userId);
+        consider(watcher);
+        if (watchers.size === 0) stop();
       };
       signal?.addEventListener('abort', close);
       if (signal?.aborted) close();
       return {
-        since,
+        since: begun,
         close,
-        next(after) {
+        follow(patientId) {
+          if (!watcher.open) return;
+          follow(watcher, patientId);
+          consider(watcher);
+        },
+        next(after, sent, placeNotBefore) {
           return new Promise((resolve, reject) => {
-            const check = (): boolean => {
-              if (!open) resolve(null);
-              else if (failure) reject(failure);
-              else if (latest && latest.generation > after) resolve(latest);
-              else return false;
-              return true;
-            };
-            if (check()) return;
-            const wake = () => {
-              waiters.delete(wake);
-              mine.delete(wake);
-              if (!check()) {
-                waiters.add(wake);
-                mine.add(wake);
-              }
-            };
-            waiters.add(wake);
-            mine.add(wake);
+            if (watcher.waiting) throw new Error('a visit watch has one next() at a time');
+            watcher.waiting = { after, sent, placeNotBefore, resolve, reject };
+            consider(watcher);
           });
         },
       };

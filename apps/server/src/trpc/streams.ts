@@ -175,7 +175,7 @@ export function servicesUntil(services: Services, streamSignal: AbortSignal): Se
   return {
     ...services,
     hub: { ...hub, listen: (signal) => hub.listen(until(signal)) },
-    visits: { watch: (signal) => visits.watch(until(signal)) },
+    visits: { watch: (signal, userId) => visits.watch(until(signal), userId) },
   };
 }
 

@@ -3,7 +3,7 @@ import { visitSchema, type Visit } from '@phos/shared';
 import type { Db } from '../../db/client.js';
 import { findPatientByUserId } from '../../patients/patients.js';
 import { registrationDelayedAt } from '../../patients/pending.js';
-import { patientVisit, readyVisit, type VisitFields, type VisitSnapshot } from '../../queue/board.js';
+import { patientVisit, readyVisit, type VisitFields, type VisitNews } from '../../queue/board.js';
 import { auditRead, ownPatient, patientsInOutput } from '../auditTrail.js';
 import { patientProcedure, router } from '../trpc.js';
 
@@ -34,25 +34,16 @@ async function visitNow(db: Db, userId: string): Promise<VisitNow> {
   return { visit: toVisit(patient.id, await patientVisit(db, patient.id)), delayedAt: null };
 }
 
-/**
- * The visit a board snapshot gives the user, with no statement of its own. A registrant still
- * without a record finds it among the patients the batch created; a patient the snapshot does not
- * name had nothing change.
- */
-function visitFromSnapshot(now: VisitNow, userId: string, snapshot: VisitSnapshot): VisitNow {
-  const patientId = now.visit.patientId ?? snapshot.created.get(userId);
-  if (patientId === undefined) return now;
-  const fields = snapshot.visits.get(patientId) ?? (now.visit.patientId === null ? readyVisit : undefined);
-  return fields ? { visit: toVisit(patientId, fields), delayedAt: null } : now;
-}
-
 function sameVisit(a: Visit, b: Visit): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-/** Only the place or the estimate moved: news that can wait a little. */
-function placeOnly(sent: Visit, now: Visit): boolean {
-  return sameVisit({ ...sent, position: now.position, estimatedWaitMinutes: now.estimatedWaitMinutes }, now);
+  return (
+    a.stage === b.stage &&
+    a.patientId === b.patientId &&
+    a.position === b.position &&
+    a.estimatedWaitMinutes === b.estimatedWaitMinutes &&
+    a.clinicianName === b.clinicianName &&
+    a.roomName === b.roomName &&
+    a.delayed === b.delayed
+  );
 }
 
 /** The promise's value, or 'due' once `at` has passed, whichever comes first. */
@@ -64,11 +55,6 @@ async function nextOrDue<T>(next: Promise<T>, at: number | null): Promise<T | 'd
   } finally {
     timer.abort();
   }
-}
-
-function earliest(...times: (number | null)[]): number | null {
-  const set = times.filter((time): time is number => time !== null);
-  return set.length > 0 ? Math.min(...set) : null;
 }
 
 export const visitRouter = router({
@@ -85,37 +71,35 @@ export const visitRouter = router({
    * place or estimate at most once per PLACE_CHANGE_INTERVAL_MS, the latest one.
    */
   onMine: patientProcedure.meta(auditRead(ownPatient)).subscription(async function* ({ ctx, signal }) {
-    const watch = ctx.services.visits.watch(signal);
-    const snapshotAfter = (generation: number) => {
-      const next = watch.next(generation);
-      next.catch(() => undefined); // handled where it is awaited; never an unhandled rejection meanwhile
-      return next;
-    };
+    const watch = ctx.services.visits.watch(signal, ctx.user.id);
+    let pending: Promise<VisitNews | null> | null = null;
     try {
       let seen = watch.since;
       let now = await visitNow(ctx.db, ctx.user.id);
+      if (now.visit.patientId) watch.follow(now.visit.patientId);
       yield now.visit;
       let sent = now.visit;
       let sentAt = Date.now();
-      let pending = snapshotAfter(seen);
       for (;;) {
-        const held = sameVisit(sent, now.visit) ? null : sentAt + PLACE_CHANGE_INTERVAL_MS;
-        const next = await nextOrDue(pending, earliest(now.delayedAt?.getTime() ?? null, held));
+        // The board holds a new place or estimate alone until PLACE_CHANGE_INTERVAL_MS after the last visit sent.
+        pending ??= watch.next(seen, sent, sentAt + PLACE_CHANGE_INTERVAL_MS);
+        const next = await nextOrDue(pending, now.delayedAt?.getTime() ?? null);
         if (next === null) return;
-        if (next !== 'due') {
-          seen = next.generation;
-          pending = snapshotAfter(seen);
-          now = visitFromSnapshot(now, ctx.user.id, next);
-        } else if (now.delayedAt !== null && now.delayedAt.getTime() <= Date.now()) {
+        if (next === 'due') {
           now = await visitNow(ctx.db, ctx.user.id);
+          if (now.visit.patientId) watch.follow(now.visit.patientId);
+        } else {
+          pending = null;
+          seen = next.generation;
+          now = { visit: toVisit(next.patientId, next.fields), delayedAt: null };
         }
         if (sameVisit(sent, now.visit)) continue;
-        if (placeOnly(sent, now.visit) && Date.now() < sentAt + PLACE_CHANGE_INTERVAL_MS) continue;
         yield now.visit;
         sent = now.visit;
         sentAt = Date.now();
       }
     } finally {
+      pending?.catch(() => undefined); // a rejection after the stream ended is of no interest
       watch.close();
     }
   }),
