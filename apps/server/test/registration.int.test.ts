@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { count, eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -134,7 +135,31 @@ describe('registration while Redis is down', () => {
       await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 30_000);
       expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
     } finally {
-      await within('closing Phos', 20_000, phos.cleanup());
+      await within('closing Phos', 45_000, phos.cleanup());
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('after a Redis outage longer than the workers\' blocking wait', () => {
+  // BullMQ's blocking connections give up on a Redis gone longer than their wait (drainDelay, 5 s)
+  // and may stay parked, reconnecting, so that a worker's close never returns (taskforcesh/bullmq#4656).
+  it('creates the patients registered meanwhile and after, and Phos still closes', { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'phos-redis-outage-'));
+    let redis = await within('starting Redis', 20_000, startEmbeddedRedis(dir));
+    const phos = await within('starting Phos', 30_000, startTestPhos({ redis: { path: redis.socketPath } }));
+    try {
+      await within('stopping Redis', 10_000, redis.stop());
+      const during = await within('registering', 15_000, callerFor(phos).auth.register(patientInput({ lastName: 'During' })));
+      await delay(8_000);
+      redis = await within('restarting Redis', 20_000, startEmbeddedRedis(dir));
+      const after = await within('registering', 15_000, callerFor(phos).auth.register(patientInput({ lastName: 'After' })));
+      for (const { user } of [during, after]) {
+        await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 30_000);
+      }
+    } finally {
+      await within('closing Phos', 45_000, phos.cleanup());
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -9,6 +10,9 @@ import { startNotifier, type Notifier } from './notifier.js';
 import { closeReconcileWorker, createReconcileQueue, scheduleReconcile, startReconcileWorker } from './reconciler.js';
 import { closeRegistrationWorker, startRegistrationWorker, type RegistrationJobData } from './registrations.js';
 import { closeSessionsWorker, createSessionsQueue, schedulePurge, startSessionsWorker } from './sessions.js';
+
+/** How long a close without a deadline waits for a worker before letting it go. */
+const UNBOUNDED_CLOSE_LIMIT_MS = 15_000;
 
 export interface WorkersOptions {
   redisTarget: RedisTarget;
@@ -62,10 +66,17 @@ export async function startWorkers(options: WorkersOptions): Promise<Workers> {
     bullWorkers.push(worker);
     shutdown.add(`${worker.name} worker`, async (jobsDeadline) => {
       const closing = closeIt(worker);
-      if (!jobsDeadline) return closing;
-      const inTime = await Promise.race([closing.then(() => true), jobsDeadline.then(() => false)]);
+      // Without a deadline a close still ends: a worker whose blocking connection is parked
+      // reconnecting after a Redis restart never finishes closing (taskforcesh/bullmq#4656).
+      const deadline = jobsDeadline ?? delay(UNBOUNDED_CLOSE_LIMIT_MS, undefined, { ref: false });
+      const inTime = await Promise.race([closing.then(() => true), deadline.then(() => false)]);
       if (!inTime)
-        log.warn({ worker: worker.name }, 'jobs still running at the shutdown deadline; they go back to the queue when their lock lapses');
+        log.warn(
+          { worker: worker.name },
+          jobsDeadline
+            ? 'jobs still running at the shutdown deadline; they go back to the queue when their lock lapses'
+            : `worker not closed within ${UNBOUNDED_CLOSE_LIMIT_MS} ms; let go (its jobs go back to the queue when their lock lapses)`,
+        );
     });
     return worker;
   };
