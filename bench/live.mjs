@@ -348,7 +348,8 @@ function parseArgs(argv) {
       if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
       options[name] = name === 'rate' ? value : Math.round(value);
     } else if (name === 'out') options.out = path.resolve(argv[++i]);
-    else if (!['quick', 'own-postgres', 'cpu-prof', 'heap-snapshot', 'split'].includes(name)) throw new Error(`unknown argument ${argv[i]}`);
+    else if (!['quick', 'own-postgres', 'cpu-prof', 'heap-snapshot', 'split'].includes(name))
+      throw new Error(`unknown argument ${argv[i]}`);
   }
   return options;
 }

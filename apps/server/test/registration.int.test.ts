@@ -142,7 +142,7 @@ describe('registration while Redis is down', () => {
   });
 });
 
-describe('after a Redis outage longer than the workers\' blocking wait', () => {
+describe("after a Redis outage longer than the workers' blocking wait", () => {
   // BullMQ's blocking connections give up on a Redis gone longer than their wait (drainDelay, 5 s)
   // and may stay parked, reconnecting, so that a worker's close never returns (taskforcesh/bullmq#4656).
   it('creates the patients registered meanwhile and after, and Phos still closes', { timeout: 120_000 }, async () => {

@@ -152,7 +152,13 @@ interface Watcher {
   userId: string;
   patientId: string | null;
   /** The pending `next`, if the watcher waits for one. */
-  waiting: { after: number; sent: VisitFields; placeNotBefore: number; resolve: (news: VisitNews | null) => void; reject: (error: Error) => void } | null;
+  waiting: {
+    after: number;
+    sent: VisitFields;
+    placeNotBefore: number;
+    resolve: (news: VisitNews | null) => void;
+    reject: (error: Error) => void;
+  } | null;
   /** Set while a place change waits for the watcher's `placeNotBefore`. */
   held: NodeJS.Timeout | null;
   failure: Error | null;
@@ -207,8 +213,14 @@ export function createVisitBoard(options: { db: Db; hub: EventHub; log: Logger }
   function consider(watcher: Watcher): void {
     const waiting = watcher.waiting;
     if (!waiting) return;
-    if (!watcher.open) return settle(watcher, { news: null });
-    if (watcher.failure) return settle(watcher, { error: watcher.failure });
+    if (!watcher.open) {
+      settle(watcher, { news: null });
+      return;
+    }
+    if (watcher.failure) {
+      settle(watcher, { error: watcher.failure });
+      return;
+    }
     const patientId = watcher.patientId;
     if (patientId === null) {
       // A registrant whose record a pass created: news at once, whatever else that pass found.
@@ -216,15 +228,22 @@ export function createVisitBoard(options: { db: Db; hub: EventHub; log: Logger }
       if (!created || created.generation <= waiting.after) return;
       follow(watcher, created.patientId);
       const fields = known.get(created.patientId)?.fields ?? readyVisit;
-      return settle(watcher, { news: { generation: created.generation, patientId: created.patientId, fields } });
+      settle(watcher, { news: { generation: created.generation, patientId: created.patientId, fields } });
+      return;
     }
     const visit = known.get(patientId);
     if (!visit || visit.changedIn <= waiting.after) return;
     const news = { generation: visit.changedIn, patientId, fields: visit.fields };
-    if (!sameStage(visit.fields, waiting.sent)) return settle(watcher, { news });
+    if (!sameStage(visit.fields, waiting.sent)) {
+      settle(watcher, { news });
+      return;
+    }
     if (samePlace(visit.fields, waiting.sent)) return;
     const wait = waiting.placeNotBefore - Date.now();
-    if (wait <= 0) return settle(watcher, { news });
+    if (wait <= 0) {
+      settle(watcher, { news });
+      return;
+    }
     watcher.held ??= setTimeout(() => {
       watcher.held = null;
       consider(watcher);
