@@ -337,6 +337,7 @@ function parseArgs(argv) {
     ownPostgres: argv.includes('--own-postgres'),
     cpuProf: argv.includes('--cpu-prof'),
     heapSnapshot: argv.includes('--heap-snapshot'),
+    heapMib: undefined,
     split: argv.includes('--split'),
     quick,
     out: undefined,
@@ -348,6 +349,7 @@ function parseArgs(argv) {
       if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} needs a positive number`);
       options[name] = name === 'rate' ? value : Math.round(value);
     } else if (name === 'out') options.out = path.resolve(argv[++i]);
+    else if (name === 'heap-mib') options.heapMib = Number(argv[++i]);
     else if (!['quick', 'own-postgres', 'cpu-prof', 'heap-snapshot', 'split'].includes(name))
       throw new Error(`unknown argument ${argv[i]}`);
   }
@@ -841,6 +843,7 @@ async function main() {
         env: { PHOS_STREAMS_PER_SESSION: String(STREAMS_PER_SESSION) },
         // V8 writes a .cpuprofile when Phos exits (open it in Chrome DevTools or speedscope).
         nodeArgs: [
+          ...(options.heapMib ? [`--max-old-space-size=${options.heapMib}`] : []),
           ...(options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profiles}`] : []),
           // With --heap-snapshot, V8 writes a .heapsnapshot as the moves end (the process pauses meanwhile).
           ...(options.heapSnapshot ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${profiles}`] : []),
