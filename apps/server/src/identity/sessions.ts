@@ -3,7 +3,7 @@ import { and, eq, gt, inArray, isNull, lte, ne, or } from 'drizzle-orm';
 import { staffRoles, type Role, type User } from '@phos/shared';
 import type { Db } from '../db/client.js';
 import { sessions, users } from './schema.js';
-import { toUser } from './users.js';
+import { toUser, userColumns } from './users.js';
 
 /** The cookie over plain http (development, tests). */
 export const SESSION_COOKIE = 'phos_session';
@@ -121,7 +121,8 @@ export async function resolveSession(
   const now = new Date();
   const [row] = await db
     .select({
-      user: users,
+      // Every authenticated request comes this way: only what a User is, never the password hash.
+      user: userColumns,
       session: { tokenHash: sessions.tokenHash, idleExpiresAt: sessions.idleExpiresAt, expiresAt: sessions.expiresAt },
     })
     .from(sessions)

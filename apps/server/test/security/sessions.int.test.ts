@@ -91,6 +91,25 @@ describe('sessions', () => {
     }
   });
 
+  it('resolves a session without reading the password hash, which every authenticated request would otherwise load', async () => {
+    const token = await sessionOf(phos, provider);
+    const client = (phos.services.db as unknown as { $client: { query: (...args: unknown[]) => Promise<unknown> } }).$client;
+    const original = client.query;
+    const sent: string[] = [];
+    client.query = function (this: unknown, ...args: unknown[]) {
+      const [query] = args;
+      sent.push(typeof query === 'string' ? query : ((query as { text?: string } | undefined)?.text ?? ''));
+      return original.apply(this, args);
+    };
+    try {
+      expect((await resolve(token, false))?.user.id).toBe(provider.id);
+    } finally {
+      client.query = original;
+    }
+    expect(sent.some((text) => text.includes('"sessions"'))).toBe(true);
+    expect(sent.join('\n')).not.toContain('password_hash');
+  });
+
   it('refuses a session whose idle end has passed, though its absolute end has not', async () => {
     const token = await sessionOf(phos, provider);
     expect(await resolve(token)).not.toBeNull();
