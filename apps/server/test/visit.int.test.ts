@@ -230,6 +230,37 @@ describe('live visits, many watching', () => {
     }
   });
 
+  it('gives a watcher that was not reading while its visit changed the latest visit when it reads again, at once', async () => {
+    const patient = await queuedPatient(phos, 'Slow');
+    const controller = new AbortController();
+    const caller = await callerInSession(phos, await sessionOf(phos, patient.user), { renew: false, signal: controller.signal });
+    const visits = (await caller.visit.onMine())[Symbol.asyncIterator]();
+    try {
+      expect((await visits.next()).value).toMatchObject({ stage: 'waiting' });
+      // Nobody reads the stream while the patient goes through triage to a clinician: as a socket
+      // that stays full, or a generator that has not been resumed.
+      const entry = await entryOf(patient.patientId);
+      await staff.queue.transition({ entryId: entry.id, expectedVersion: entry.version, to: 'in_triage' });
+      await staff.queue.transition({ entryId: entry.id, expectedVersion: entry.version + 1, to: 'with_clinician' });
+      const expected = await patient.caller.visit.mine();
+      expect(expected.stage).toBe('with_clinician');
+      // It then reads the latest (or, if the board's pass for the second move is still running, the
+      // step between and then the latest): nothing skipped, nothing stale left as its last visit.
+      await phos.services.hub.pump();
+      const read: Visit[] = [];
+      await eventually(async () => {
+        const step = await visits.next();
+        if (step.value) read.push(step.value);
+        return read.at(-1)?.stage === 'with_clinician';
+      }, 15_000);
+      expect(read.at(-1)).toEqual(expected);
+      expect(read.length).toBeLessThanOrEqual(2);
+    } finally {
+      controller.abort();
+      await visits.return?.();
+    }
+  });
+
   it('costs the same number of statements per queue event with 2 or 20 subscribers', async () => {
     const patients = [];
     for (let index = 0; index < 20; index += 1) patients.push(await queuedPatient(phos, `Crowd${index}`));
