@@ -117,6 +117,24 @@ export function callerFor(phos: Phos, user: User | null = null, sessionCookie?: 
   return createCaller(createContextInner({ services: phos.services, user, sessionCookie }));
 }
 
+/** The text of every statement `phos`'s database client is sent until `restore()`, as they are sent. */
+export function recordStatements(phos: Phos): { sent: string[]; restore: () => void } {
+  const client = (phos.services.db as unknown as { $client: { query: (...args: unknown[]) => Promise<unknown> } }).$client;
+  const original = client.query;
+  const sent: string[] = [];
+  client.query = function (this: unknown, ...args: unknown[]) {
+    const [query] = args;
+    sent.push(typeof query === 'string' ? query : ((query as { text?: string } | undefined)?.text ?? ''));
+    return original.apply(this, args);
+  };
+  return {
+    sent,
+    restore: () => {
+      client.query = original;
+    },
+  };
+}
+
 /**
  * `work`, or a failure naming `step` after `timeoutMs`: a test whose steps each have a deadline
  * says which one hung, where a test timeout says only that something did.

@@ -9,6 +9,7 @@ import {
   eventually,
   patientInput,
   queueDirectly,
+  recordStatements,
   startTestPhos,
   type TestPhos,
 } from './support.js';
@@ -112,23 +113,14 @@ async function watchVisit(phos: TestPhos, user: User) {
  * what computing visits costs, without the relay's and the hub's own timers.
  */
 function countVisitReads(phos: TestPhos) {
-  const client = (phos.services.db as unknown as { $client: { query: (...args: unknown[]) => Promise<unknown> } }).$client;
-  const original = client.query;
-  let count = 0;
-  client.query = function (this: unknown, ...args: unknown[]) {
-    const [query] = args;
-    const text = typeof query === 'string' ? query : ((query as { text?: string } | undefined)?.text ?? '');
-    if (/"(queue_entries|queue_transitions|patients)"/.test(text)) count += 1;
-    return original.apply(this, args);
-  };
+  const statements = recordStatements(phos);
+  let from = 0;
   return {
-    reset: () => (count = 0),
+    reset: () => (from = statements.sent.length),
     get count() {
-      return count;
+      return statements.sent.slice(from).filter((text) => /"(queue_entries|queue_transitions|patients)"/.test(text)).length;
     },
-    restore: () => {
-      client.query = original;
-    },
+    restore: statements.restore,
   };
 }
 

@@ -13,7 +13,7 @@ import { identityDirectory } from '../../src/jobs/notifier.js';
 import { PURGE_SCHEDULER, schedulePurge, SESSIONS_QUEUE } from '../../src/jobs/sessions.js';
 import { redisOptions } from '../../src/redis/connection.js';
 import { silentLogger } from '../../src/trpc/context.js';
-import { createPatient, createStaff, eventually, startTestPhos, type TestPhos, trpcError } from '../support.js';
+import { createPatient, createStaff, eventually, recordStatements, startTestPhos, type TestPhos, trpcError } from '../support.js';
 import { appCodeOf, callerInSession, PASSWORD, sessionOf } from './session-support.js';
 
 const MINUTE = 60_000;
@@ -93,18 +93,11 @@ describe('sessions', () => {
 
   it('resolves a session without reading the password hash, which every authenticated request would otherwise load', async () => {
     const token = await sessionOf(phos, provider);
-    const client = (phos.services.db as unknown as { $client: { query: (...args: unknown[]) => Promise<unknown> } }).$client;
-    const original = client.query;
-    const sent: string[] = [];
-    client.query = function (this: unknown, ...args: unknown[]) {
-      const [query] = args;
-      sent.push(typeof query === 'string' ? query : ((query as { text?: string } | undefined)?.text ?? ''));
-      return original.apply(this, args);
-    };
+    const { sent, restore } = recordStatements(phos);
     try {
       expect((await resolve(token, false))?.user.id).toBe(provider.id);
     } finally {
-      client.query = original;
+      restore();
     }
     expect(sent.some((text) => text.includes('"sessions"'))).toBe(true);
     expect(sent.join('\n')).not.toContain('password_hash');
