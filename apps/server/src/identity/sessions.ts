@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { and, eq, gt, inArray, isNull, lte, ne, or } from 'drizzle-orm';
+import { and, eq, gt, isNull, lte, ne, or, sql } from 'drizzle-orm';
 import { staffRoles, type Role, type User } from '@phos/shared';
 import type { Db } from '../db/client.js';
 import { sessions, users } from './schema.js';
@@ -174,6 +174,8 @@ export async function liveSessionHolders(db: Db, tokenHashes: readonly string[])
     .select({ tokenHash: sessions.tokenHash, userId: users.id, role: users.role })
     .from(sessions)
     .innerJoin(users, eq(users.id, sessions.userId))
-    .where(and(inArray(sessions.tokenHash, [...tokenHashes]), isLiveSession(new Date())));
+    // One array parameter, not one per session: with thousands of open streams, building and binding
+    // thousands of parameters cost Phos 30–120 ms of CPU a check.
+    .where(and(sql`${sessions.tokenHash} = any(${sql.param([...tokenHashes])}::text[])`, isLiveSession(new Date())));
   return new Map(rows.map((row) => [row.tokenHash, row]));
 }
