@@ -115,30 +115,50 @@ describe('registration pipeline', () => {
   });
 });
 
+/**
+ * Phos on a Redis of its own, which `scenario` may stop and start again, and all of it torn down
+ * after. Each step has its deadline, so a hang names the step.
+ */
+async function withOwnRedis(
+  scenario: (phos: TestPhos, redis: { stop: () => Promise<void>; start: () => Promise<void> }) => Promise<void>,
+): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'phos-own-redis-'));
+  let redis = await within('starting Redis', 20_000, startEmbeddedRedis(dir));
+  const phos = await within('starting Phos', 30_000, startTestPhos({ redis: { path: redis.socketPath } }));
+  try {
+    await scenario(phos, {
+      stop: () => within('stopping Redis', 10_000, redis.stop()),
+      start: async () => {
+        redis = await within('restarting Redis', 20_000, startEmbeddedRedis(dir));
+      },
+    });
+  } finally {
+    await within('closing Phos', 45_000, phos.cleanup());
+    await redis.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function register(phos: TestPhos, lastName: string) {
+  return within('registering', 15_000, callerFor(phos).auth.register(patientInput({ lastName })));
+}
+
 describe('registration while Redis is down', () => {
   // Two Redis starts, a Phos start and a relay retry after Redis returns: generous, as it waits on conditions only.
   it('accepts the registration and creates the patient once Redis is back', { timeout: 120_000 }, async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'phos-redis-down-'));
-    let redis = await within('starting Redis', 20_000, startEmbeddedRedis(dir));
-    const phos = await within('starting Phos', 30_000, startTestPhos({ redis: { path: redis.socketPath } }));
-    try {
-      await within('stopping Redis', 10_000, redis.stop());
-
-      const { user } = await within('registering', 15_000, callerFor(phos).auth.register(patientInput({ lastName: 'Offline' })));
+    await withOwnRedis(async (phos, redis) => {
+      await redis.stop();
+      const { user } = await register(phos, 'Offline');
       const registrationId = await registrationIdOf(phos, user.id);
       await within('a relay pass', 10_000, phos.relay.kick());
       const [pending] = await phos.services.db.select().from(outbox).where(eq(outbox.id, registrationId));
       expect(pending?.sentAt).toBeNull();
       expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 0, entries: 0 });
 
-      redis = await within('restarting Redis', 20_000, startEmbeddedRedis(dir));
+      await redis.start();
       await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 30_000);
       expect(await patientCountsFor(phos, user.id)).toEqual({ patients: 1, entries: 1 });
-    } finally {
-      await within('closing Phos', 45_000, phos.cleanup());
-      await redis.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
@@ -146,23 +166,16 @@ describe("after a Redis outage longer than the workers' blocking wait", () => {
   // BullMQ's blocking connections give up on a Redis gone longer than their wait (drainDelay, 5 s)
   // and may stay parked, reconnecting, so that a worker's close never returns (taskforcesh/bullmq#4656).
   it('creates the patients registered meanwhile and after, and Phos still closes', { timeout: 120_000 }, async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'phos-redis-outage-'));
-    let redis = await within('starting Redis', 20_000, startEmbeddedRedis(dir));
-    const phos = await within('starting Phos', 30_000, startTestPhos({ redis: { path: redis.socketPath } }));
-    try {
-      await within('stopping Redis', 10_000, redis.stop());
-      const during = await within('registering', 15_000, callerFor(phos).auth.register(patientInput({ lastName: 'During' })));
+    await withOwnRedis(async (phos, redis) => {
+      await redis.stop();
+      const during = await register(phos, 'During');
       await delay(8_000);
-      redis = await within('restarting Redis', 20_000, startEmbeddedRedis(dir));
-      const after = await within('registering', 15_000, callerFor(phos).auth.register(patientInput({ lastName: 'After' })));
+      await redis.start();
+      const after = await register(phos, 'After');
       for (const { user } of [during, after]) {
         await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 30_000);
       }
-    } finally {
-      await within('closing Phos', 45_000, phos.cleanup());
-      await redis.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
