@@ -9,7 +9,7 @@ const inLine = ['waiting', 'in_triage'] as const;
  * Place in line: 1 plus the entries in line more acute (no acuity counts as least acute), or as
  * acute and arrived earlier. `rank()` gives ties the same place, as counting those ahead does.
  */
-const placeInLine = sql<number>`(rank() over (order by coalesce(${queueEntries.acuity}, 6), ${queueEntries.arrivedAt}))::int`;
+export const placeInLine = sql<number>`(rank() over (order by coalesce(${queueEntries.acuity}, 6), ${queueEntries.arrivedAt}))::int`;
 
 /** Every entry in line with its place; the one definition of the order, for one patient or the whole queue. */
 function rankedLine(db: Db) {
@@ -57,12 +57,6 @@ export async function queuePace(db: Db): Promise<QueuePace> {
 /** Minutes until a patient at `position` is seen: those ahead, shared among the clinicians at work (at least one). */
 export function estimateWait(position: number, pace: QueuePace): number {
   return Math.round(((position - 1) * pace.averageConsultMinutes) / Math.max(1, pace.busyClinicians));
-}
-
-/** Every entry in line and its place, in one statement. */
-export async function placesInLine(db: Db): Promise<Map<string, number>> {
-  const rows = await rankedLine(db);
-  return new Map(rows.map((row) => [row.id, row.position]));
 }
 
 /**

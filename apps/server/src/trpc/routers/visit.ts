@@ -7,8 +7,19 @@ import { patientVisit, readyVisit, type VisitFields, type VisitNews } from '../.
 import { auditRead, ownPatient, patientsInOutput } from '../auditTrail.js';
 import { patientProcedure, router } from '../trpc.js';
 
-/** The longest a change of place or estimate alone waits behind the visit last sent, so a busy queue does not flood a patient. */
+/**
+ * How long a change of place or estimate alone waits behind the visit last sent, so a busy queue
+ * does not flood a patient: at least PLACE_CHANGE_INTERVAL_MS, and up to PLACE_CHANGE_SPREAD_MS
+ * more, at random. Without the spread, every patient in line would get their new place in the same
+ * few milliseconds, every interval, for as long as the queue kept moving: thousands of writes in
+ * one burst that dashboards and staff calls wait behind.
+ */
 export const PLACE_CHANGE_INTERVAL_MS = 3_000;
+export const PLACE_CHANGE_SPREAD_MS = 2_000;
+
+function placeChangeWait(): number {
+  return PLACE_CHANGE_INTERVAL_MS + Math.random() * PLACE_CHANGE_SPREAD_MS;
+}
 
 interface VisitNow {
   visit: Visit;
@@ -68,7 +79,7 @@ export const visitRouter = router({
    * The same, live: the current state, then a new one whenever the queue moves in a way that
    * changes it. The process's visit board reads the queue once per batch of events for every
    * watcher (docs/decisions/013-live-visits-fan-out.md); a new stage goes out at once, a new
-   * place or estimate at most once per PLACE_CHANGE_INTERVAL_MS, the latest one.
+   * place or estimate at most once every 3 to 5 s (`placeChangeWait`), the latest one.
    */
   onMine: patientProcedure.meta(auditRead(ownPatient)).subscription(async function* ({ ctx, signal }) {
     const watch = ctx.services.visits.watch(signal, ctx.user.id);
@@ -81,8 +92,8 @@ export const visitRouter = router({
       let sent = now.visit;
       let sentAt = Date.now();
       for (;;) {
-        // The board holds a new place or estimate alone until PLACE_CHANGE_INTERVAL_MS after the last visit sent.
-        pending ??= watch.next(seen, sent, sentAt + PLACE_CHANGE_INTERVAL_MS);
+        // The board holds a new place or estimate alone until a while after the last visit sent.
+        pending ??= watch.next(seen, sent, sentAt + placeChangeWait());
         const next = await nextOrDue(pending, now.delayedAt?.getTime() ?? null);
         if (next === null) return;
         if (next === 'due') {
