@@ -14,7 +14,7 @@ import { createRegistrationsQueue, deliverRegistrations, type RegistrationJobDat
 import { defaultSessionPolicy, type SessionPolicy } from './identity/sessions.js';
 import { connectBlocking, connectBounded, connectFailFast, type RedisTarget } from './redis/connection.js';
 import { startEmbeddedRedis } from './redis/embedded.js';
-import { errorCode } from './logging.js';
+import { createErrorReporter, errorCode } from './logging.js';
 import type { Services } from './services.js';
 import { createShutdown } from './shutdown.js';
 import { createStreamRegistry, publishRevoked } from './trpc/streams.js';
@@ -40,6 +40,8 @@ export interface PhosConfig {
   streamCheckIntervalMs?: number;
   /** How often a worker purges expired sessions (5 minutes when unset). */
   sessionPurgeIntervalMs?: number;
+  /** How often a worker sweeps for patients past their target wait (15 s). */
+  overdueSweepIntervalMs?: number;
   /** Sign-in and registration throttling; `defaultSignInLimits` for what is unset. */
   signInLimits?: Partial<SignInLimits>;
   /** How often a worker looks for sent registrations with no result and no live job (30 s when unset). */
@@ -164,6 +166,8 @@ export function configFromEnv(
 export async function startPhos(config: PhosConfig): Promise<Phos> {
   const { log } = config;
   const shutdown = createShutdown(log);
+  /** Every background error of this process (Redis connections, queues, workers), logged rate limited. */
+  const errors = createErrorReporter(log);
   // Added first, so it closes last: requests scoring passwords end before it.
   shutdown.add('password scorer', closePasswordScorer);
   let workers: Workers | undefined;
@@ -222,14 +226,15 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     });
 
     const producer = connectFailFast(redisTarget);
-    producer.on('error', () => undefined); // reconnects by itself; the relay reports failed passes
+    // Each connection reconnects by itself; the work that failed meanwhile reports its own outcome.
+    errors.watchConnection(producer, 'producer connection');
     shutdown.add('producer connection', () => producer.disconnect());
     const queue = createRegistrationsQueue(producer, config.prefix);
-    queue.on('error', () => undefined); // the relay and the reconciler report their failed passes
+    errors.watch(queue, 'registrations queue');
     shutdown.add('registrations queue', () => queue.close());
 
     const publisher = connectBlocking(redisTarget);
-    publisher.on('error', () => undefined);
+    errors.watchConnection(publisher, 'publisher connection');
     shutdown.add('publisher connection', () => publisher.disconnect());
 
     const relay = createRelay({ db, deliver: deliverRegistrations(queue), log, intervalMs: config.relayIntervalMs });
@@ -237,7 +242,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     shutdown.add('outbox relay', () => relay.stop());
 
     const subscriber = connectBlocking(redisTarget, { lazyConnect: config.runs === 'worker' });
-    subscriber.on('error', () => undefined);
+    errors.watchConnection(subscriber, 'events subscriber');
     shutdown.add('events subscriber', () => subscriber.disconnect());
     const hub = createEventHub({
       db,
@@ -254,7 +259,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
 
     // Revocations get their own subscriber: the hub's reads the log on any message it receives.
     const revocations = connectBlocking(redisTarget, { lazyConnect: config.runs === 'worker' });
-    revocations.on('error', () => undefined);
+    errors.watchConnection(revocations, 'revocations subscriber');
     shutdown.add('revocations subscriber', () => revocations.disconnect());
     const streams = createStreamRegistry({
       db,
@@ -273,6 +278,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       const started = await startWorkers({
         redisTarget,
         producer,
+        errors,
         prefix: config.prefix,
         db: workerDb,
         log,
@@ -283,6 +289,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
         jobTimeoutMs: config.jobTimeoutMs,
         notifierIntervalMs: config.hubSafetyIntervalMs,
         sessionPurgeIntervalMs: config.sessionPurgeIntervalMs,
+        overdueSweepIntervalMs: config.overdueSweepIntervalMs,
         reconcileIntervalMs: config.reconcileIntervalMs,
         reconcileGraceMs: config.reconcileGraceMs,
       });
@@ -294,14 +301,14 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
 
     // Its own connection with a bounded wait: a sign-in is answered (refused) while Redis is away.
     const throttleRedis = connectBounded(redisTarget);
-    throttleRedis.on('error', () => undefined);
+    errors.watchConnection(throttleRedis, 'throttle connection');
     shutdown.add('throttle connection', () => throttleRedis.disconnect());
     const signIn = createSignInGuard({ redis: throttleRedis, prefix: config.prefix, log, limits: config.signInLimits });
 
     // Health pings get their own connection, whose commands give up with the check: the
     // producer's would stay queued behind a paused Redis.
     const healthRedis = connectBounded(redisTarget, HEALTH_TIMEOUT_MS);
-    healthRedis.on('error', () => undefined);
+    errors.watchConnection(healthRedis, 'health connection');
     shutdown.add('health connection', () => healthRedis.disconnect());
 
     const services: Services = {

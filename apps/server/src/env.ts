@@ -126,6 +126,10 @@ const envSchema = z.object({
   /** The longest one registration job attempt may run; then it fails and is retried. */
   PHOS_JOB_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** `pretty`: readable lines (pino-pretty); `json`: one JSON object per line; `auto`: pretty on a terminal outside CI. */
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  /** Set by CI systems; with LOG_FORMAT=auto, logs stay JSON there. */
+  CI: z.string().optional(),
 });
 
 export type Env = z.infer<typeof envSchema>;

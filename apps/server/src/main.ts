@@ -4,13 +4,16 @@ import { ensurePrivateDir, keepNewFilesPrivate } from './data-dir.js';
 import { loadEnv } from './env.js';
 import { buildHttpServer } from './http/server.js';
 import { closeConnectionsWhileDraining, drainHttpServer } from './http/shutdown.js';
-import { createLogger } from './logging.js';
+import { createLogger, logUnhandled, wantsPrettyLogs } from './logging.js';
 
 // Before anything is written: the embedded database and Redis keep health data in PHOS_DATA_DIR.
 keepNewFilesPrivate();
 const env = loadEnv();
 if (!env.DATABASE_URL || !env.REDIS_URL) ensurePrivateDir(env.PHOS_DATA_DIR);
-const log = createLogger({ level: env.LOG_LEVEL, base: { service: 'phos', runs: env.PHOS_ROLE } });
+const pretty = wantsPrettyLogs(env.LOG_FORMAT, { terminal: process.stdout.isTTY, ci: env.CI !== undefined && env.CI !== '' });
+const log = createLogger({ level: env.LOG_LEVEL, base: { service: 'phos', runs: env.PHOS_ROLE } }, pretty);
+// `shutdown` may fail if this comes before Phos has started; the process then just exits.
+logUnhandled(log, () => void shutdown('uncaughtException', 1).catch(() => process.exit(1)));
 const defaultWebDir = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
 const phos = await startPhos(configFromEnv(env, log));
@@ -45,7 +48,7 @@ if (http) {
  * the budget anyway, with code 1.
  */
 let stopping = false;
-async function shutdown(signal: string) {
+async function shutdown(signal: string, exitCode = 0) {
   if (stopping) return;
   stopping = true;
   const budgetMs = env.PHOS_SHUTDOWN_SECONDS * 1000;
@@ -64,7 +67,7 @@ async function shutdown(signal: string) {
   }
   await phos.close({ jobsBy: startedAt + budgetMs - 1500 });
   log.info({ ms: Date.now() - startedAt }, 'shut down');
-  process.exit(0);
+  process.exit(exitCode);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));

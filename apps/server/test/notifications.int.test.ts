@@ -1,7 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QueueEntry, User } from '@phos/shared';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { createSession } from '../src/identity/sessions.js';
-import { createContextInner } from '../src/trpc/context.js';
+import { OVERDUE_QUEUE, OVERDUE_SCHEDULER, scheduleOverdueSweep, sweepOverdue } from '../src/jobs/overdue.js';
+import { redisOptions } from '../src/redis/connection.js';
+import { createContextInner, silentLogger } from '../src/trpc/context.js';
 import { createCaller } from '../src/trpc/router.js';
 import {
   callerFor,
@@ -22,14 +26,26 @@ describe('notifications', () => {
   let admin: User;
 
   beforeAll(async () => {
-    phos = await startTestPhos();
+    phos = await startTestPhos({ overdueSweepIntervalMs: 300 });
     const db = phos.services.db;
     onShift = await createStaff(phos, 'Provider', { firstName: 'On', lastName: 'Shift' });
     offShift = await createStaff(phos, 'Provider', { firstName: 'Off', lastName: 'Shift' });
     admin = await createStaff(phos, 'Admin');
     await createSession(db, onShift, phos.services.sessionPolicy);
   });
-  afterAll(() => phos.cleanup());
+  let queue: Queue | undefined;
+  let connection: Redis | undefined;
+  /** The overdue sweeps' queue, as a second worker process would open it. */
+  const overdueQueue = () => {
+    connection ??= new Redis({ ...redisOptions(phos.redisTarget), maxRetriesPerRequest: null });
+    queue ??= new Queue(OVERDUE_QUEUE, { connection, prefix: phos.prefix });
+    return queue;
+  };
+  afterAll(async () => {
+    await queue?.close();
+    connection?.disconnect();
+    await phos.cleanup();
+  });
 
   const queued = (lastName: string, minutesAgo = 0) => queueDirectly(phos, { firstName: 'Note', lastName, minutesAgo });
 
@@ -74,11 +90,19 @@ describe('notifications', () => {
     expect(await titles(onShift)).not.toContain('Care plan awaiting approval: Wound care');
   });
 
-  it('alerts all Providers once when an unassigned patient passes the target wait', async () => {
+  it('alerts all Providers once when an unassigned patient passes the target wait, however many sweeps run', async () => {
     await triaged('Overdue', 3, 45);
     await triaged('OnTime', 3, 5);
-    await phos.notifier?.sweep();
-    await phos.notifier?.sweep();
+    // The worker's scheduled sweeps (every 300 ms here), and two more by hand, as other workers would.
+    const deps = {
+      db: phos.services.db,
+      log: silentLogger,
+      announce: (lastEventId: bigint) => {
+        phos.services.announce(lastEventId);
+        return Promise.resolve();
+      },
+    };
+    await Promise.all([sweepOverdue(deps), sweepOverdue(deps)]);
     for (const user of [onShift, offShift]) {
       const list = await eventually(async () => {
         const current = await titles(user);
@@ -87,6 +111,18 @@ describe('notifications', () => {
       expect(list.filter((title) => title === 'Past target: Note Overdue')).toHaveLength(1);
       expect(list).not.toContain('Past target: Note OnTime');
     }
+  });
+
+  it('sweeps on one BullMQ job scheduler, so a second worker process adds no second sweep', async () => {
+    const done = await eventually(async () => {
+      const completed = await overdueQueue().getJobs(['completed']);
+      return completed.length >= 2 ? completed : undefined;
+    });
+    expect(new Set(done.map((job) => job.name))).toEqual(new Set(['queue.overdue-sweep']));
+    // Another worker process starting upserts the same scheduler.
+    await scheduleOverdueSweep(overdueQueue(), 300);
+    const schedulers = await overdueQueue().getJobSchedulers();
+    expect(schedulers.map((scheduler) => scheduler.key)).toEqual([OVERDUE_SCHEDULER]);
   });
 
   it('keeps read state per user', async () => {

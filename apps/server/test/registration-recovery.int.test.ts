@@ -237,7 +237,7 @@ describe('the registration reconciler, for walk-ins', () => {
       registerWalkIn(
         tx,
         { firstName: 'Wanda', lastName: 'Lostwalkin', dateOfBirth: '1966-06-16', existingPatientId: patient.id },
-        provider.id,
+        { registeredBy: provider.id, requestId: null },
       ),
     );
     await eventually(async () => (await phos.queue.getJobState(again)) === 'completed');

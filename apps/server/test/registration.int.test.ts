@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { count, eq } from 'drizzle-orm';
 import { Redis } from 'ioredis';
+import pino, { type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role, User } from '@phos/shared';
 import { outbox } from '../src/outbox/schema.js';
@@ -121,10 +122,11 @@ describe('registration pipeline', () => {
  */
 async function withOwnRedis(
   scenario: (phos: TestPhos, redis: { stop: () => Promise<void>; start: () => Promise<void> }) => Promise<void>,
+  options: { log?: Logger } = {},
 ): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'phos-own-redis-'));
   let redis = await within('starting Redis', 20_000, startEmbeddedRedis(dir));
-  const phos = await within('starting Phos', 30_000, startTestPhos({ redis: { path: redis.socketPath } }));
+  const phos = await within('starting Phos', 30_000, startTestPhos({ redis: { path: redis.socketPath }, ...options }));
   try {
     await scenario(phos, {
       stop: () => within('stopping Redis', 10_000, redis.stop()),
@@ -166,16 +168,27 @@ describe("after a Redis outage longer than the workers' blocking wait", () => {
   // BullMQ's blocking connections give up on a Redis gone longer than their wait (drainDelay, 5 s)
   // and may stay parked, reconnecting, so that a worker's close never returns (taskforcesh/bullmq#4656).
   it('creates the patients registered meanwhile and after, and Phos still closes', { timeout: 120_000 }, async () => {
-    await withOwnRedis(async (phos, redis) => {
-      await redis.stop();
-      const during = await register(phos, 'During');
-      await delay(8_000);
-      await redis.start();
-      const after = await register(phos, 'After');
-      for (const { user } of [during, after]) {
-        await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 30_000);
-      }
-    });
+    const lines: Record<string, unknown>[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    await withOwnRedis(
+      async (phos, redis) => {
+        await redis.stop();
+        const during = await register(phos, 'During');
+        await delay(8_000);
+        await redis.start();
+        const after = await register(phos, 'After');
+        for (const { user } of [during, after]) {
+          await eventually(async () => (await patientCountsFor(phos, user.id)).entries === 1, 30_000);
+        }
+      },
+      { log },
+    );
+    // The outage is told once per kind of error and source: neither silence nor a line per retry
+    // (the relay alone used to log each of its passes, about 50 over the outage).
+    const warnings = lines.filter((line) => (line.level as number) >= 40 && !String(line.msg).startsWith('shutdown'));
+    expect(warnings.length).toBeGreaterThan(0);
+    expect(warnings.length).toBeLessThanOrEqual(10);
+    expect(warnings.filter((line) => String(line.msg).startsWith('outbox relay pass failed'))).toHaveLength(1);
   });
 });
 

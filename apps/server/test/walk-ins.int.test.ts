@@ -62,11 +62,11 @@ describe('walk-ins and duplicates', () => {
     onTestFinished(() => worker.resume());
     const person = (lastName: string) => ({ firstName: 'Batch', lastName, dateOfBirth: '1980-05-06' });
     const ids = await db().transaction(async (tx) => [
-      await registerWalkIn(tx, person('Batchone'), provider.id),
-      await registerWalkIn(tx, person('Batchtwo'), provider.id),
+      await registerWalkIn(tx, person('Batchone'), { registeredBy: provider.id, requestId: null }),
+      await registerWalkIn(tx, person('Batchtwo'), { registeredBy: provider.id, requestId: null }),
       // Registered by nobody Phos knows: its job cannot name the identity verifier.
-      await registerWalkIn(tx, person('Batchorphan'), randomUUID()),
-      await registerWalkIn(tx, person('Batchthree'), provider.id),
+      await registerWalkIn(tx, person('Batchorphan'), { registeredBy: randomUUID(), requestId: null }),
+      await registerWalkIn(tx, person('Batchthree'), { registeredBy: provider.id, requestId: null }),
     ]);
     const handle = registrationProcessor({ db: db(), log: silentLogger, announce: () => Promise.resolve() });
     // The first runs at once; the three that arrive while it runs are the next batch.

@@ -1,7 +1,6 @@
 import { eq } from 'drizzle-orm';
-import type { DomainEvent } from '@phos/shared';
 import type { Db } from '../db/client.js';
-import { appendEvents, headEventId, readEventsAfter, type LoggedEvent, type UnreadableEvent } from './log.js';
+import { appendEvents, headEventId, readEventsAfter, type LoggedEvent, type NewEvent, type UnreadableEvent } from './log.js';
 import { eventConsumers } from './schema.js';
 import type { UnreadableEvents } from './unreadable.js';
 
@@ -22,7 +21,7 @@ export interface ConsumedBatch {
 export async function consumeEvents(
   db: Db,
   name: string,
-  handle: (tx: Db, events: LoggedEvent[]) => Promise<DomainEvent[]>,
+  handle: (tx: Db, events: LoggedEvent[]) => Promise<NewEvent[]>,
   options: { batchSize?: number; unreadable?: UnreadableEvents } = {},
 ): Promise<ConsumedBatch> {
   let skipped: UnreadableEvent[] = [];

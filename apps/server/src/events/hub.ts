@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { coalesce } from '../coalesce.js';
+import { createErrorReporter } from '../logging.js';
 import { AppError } from '../errors.js';
 import { headEventId, readEventsAfter, type LogPage } from './log.js';
 import { createUnreadableEvents, type UnreadableEvents } from './unreadable.js';
@@ -72,8 +73,10 @@ export function createEventHub(options: {
     }
   }
 
+  // Rate limited: while the database or Redis is away, every pass fails.
+  const errors = createErrorReporter(log);
   const { run: pump, idle } = coalesce(readNew, (error) =>
-    log.warn({ err: error }, 'reading the event log failed; retrying on the next signal'),
+    errors.report('reading the event log failed; retrying on the next signal', error),
   );
 
   const onMessage = () => void pump();

@@ -1,6 +1,7 @@
 import { and, asc, gt, lte, sql } from 'drizzle-orm';
 import { domainEvents, type DomainEvent } from '@phos/shared';
 import type { Db } from '../db/client.js';
+import { readEventMeta, type EventMeta } from './meta.js';
 import { eventLog, eventStreams } from './schema.js';
 
 export const CLINIC_STREAM = 'clinic';
@@ -8,7 +9,10 @@ export const CLINIC_STREAM = 'clinic';
 /** The longest a writer waits for the clinic's event counter row. */
 export const EVENT_COUNTER_LOCK_TIMEOUT_MS = 2_000;
 
-export type LoggedEvent = DomainEvent & { id: bigint; occurredAt: Date };
+export type LoggedEvent = DomainEvent & { id: bigint; occurredAt: Date; meta: EventMeta };
+
+/** An event to append, with where it came from when that differs from the rest of its transaction's. */
+export type NewEvent = DomainEvent & { meta?: EventMeta };
 
 /** An event this build cannot read: what it is and why, never its payload (it may hold health data). */
 export interface UnreadableEvent {
@@ -36,7 +40,7 @@ export interface LogPage {
  * commit, so a second writer waits: ids are handed out in commit order with no gaps, and a
  * reader that has seen id N can never later find an N-1 it missed.
  */
-export async function appendEvents(tx: Db, events: readonly DomainEvent[]): Promise<bigint> {
+export async function appendEvents(tx: Db, events: readonly NewEvent[], meta: EventMeta = {}): Promise<bigint> {
   if (events.length === 0) throw new Error('appendEvents needs at least one event');
   const count = BigInt(events.length);
   // Every event writer in the clinic queues on this row. Appending is the transaction's last work,
@@ -57,6 +61,7 @@ export async function appendEvents(tx: Db, events: readonly DomainEvent[]): Prom
       version: domainEvents[event.type].version,
       minor: domainEvents[event.type].minor,
       payload: event.payload,
+      metadata: event.meta ?? meta,
     })),
   );
   return stream.lastId;
@@ -65,16 +70,18 @@ export async function appendEvents(tx: Db, events: readonly DomainEvent[]): Prom
 /**
  * Runs `work` in a transaction that also appends the events it returns, then, once committed,
  * announces them so every api instance streams them now. Returns what `work` returned; when it
- * returns no events, nothing is appended or announced.
+ * returns no events, nothing is appended or announced. `meta` (the request id) goes with every
+ * event that names none of its own.
  */
-export async function commitAndAnnounce<T extends { events: readonly DomainEvent[] }>(
+export async function commitAndAnnounce<T extends { events: readonly NewEvent[] }>(
   services: { db: Db; announce: (lastEventId: bigint) => void | Promise<void> },
   work: (tx: Db) => Promise<T>,
+  meta: EventMeta = {},
 ): Promise<T> {
   const { result, lastEventId } = await services.db.transaction(async (tx) => {
     const result = await work(tx);
     // Last, so nothing but the commit follows the counter lock.
-    return { result, lastEventId: result.events.length > 0 ? await appendEvents(tx, result.events) : null };
+    return { result, lastEventId: result.events.length > 0 ? await appendEvents(tx, result.events, meta) : null };
   });
   if (lastEventId !== null) await services.announce(lastEventId);
   return result;
@@ -148,7 +155,7 @@ function readRow(row: EventRow): LoggedEvent {
     const where = issue && issue.path.length > 0 ? ` at ${issue.path.map(String).join('.')}` : '';
     throw new Unreadable(`payload does not match its schema (${issue?.code ?? 'invalid'}${where})`);
   }
-  return { id: row.id, occurredAt: row.occurredAt, type: row.type, payload: parsed.data } as LoggedEvent;
+  return { id: row.id, occurredAt: row.occurredAt, type: row.type, payload: parsed.data, meta: readEventMeta(row.metadata) } as LoggedEvent;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { bigint, integer, jsonb, pgTable, text, timestamp } from 'drizzle-orm/pg-core';
+import type { EventMeta } from './meta.js';
 
 /** Domain events dashboards replay. Ids are gapless and in commit order (see appendEvents). */
 export const eventLog = pgTable('event_log', {
@@ -10,6 +11,8 @@ export const eventLog = pgTable('event_log', {
   minor: integer('minor').notNull().default(0),
   payload: jsonb('payload').notNull(),
   occurredAt: timestamp('occurred_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+  /** Where the event came from (`EventMeta`: the request id), never health data. */
+  metadata: jsonb('metadata').$type<EventMeta>().notNull().default({}),
 });
 
 /** One row per stream; updating it serialises appends, so ids follow commit order. */

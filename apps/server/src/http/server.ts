@@ -9,7 +9,7 @@ import { appErrorCodes } from '@phos/shared';
 import type { Logger } from 'pino';
 import type { Phos } from '../app.js';
 import type { TrustProxy } from '../env.js';
-import { errorCode } from '../logging.js';
+import { errorCode, workScope } from '../logging.js';
 import { resolveSession, sessionCookieName } from '../identity/sessions.js';
 import { createContextInner, type Context, type SessionCookie } from '../trpc/context.js';
 import { appRouter, createCaller, type AppRouter } from '../trpc/router.js';
@@ -52,6 +52,8 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
     ...serverLimits({ ...defaultHttpLimits, ...limits }),
   });
 
+  // Everything a request sets off runs in its scope, so a rejection nobody handled names the request.
+  app.addHook('onRequest', (request, _reply, done) => workScope.run({ requestId: request.id }, done));
   await registerHardening(app, appRouter);
   await registerCompression(app);
   refuseBatchedAuthMutations(app, appRouter);

@@ -36,16 +36,25 @@ export async function registerWithSession(
   input: RegisterInput,
   options: {
     policy: SessionPolicy;
+    /** The request registering: see `createUser`. */
+    requestId: string | null;
     retryWindowMs?: number;
     alsoInTransaction: (tx: Db, registered: { user: User; registrationId: string; retried: boolean }) => Promise<void>;
   },
 ): Promise<Registered> {
   let session: Registered['session'] | undefined;
   try {
-    const created = await createUser(db, { ...input, role: 'Patient' }, async (tx, made) => {
-      session = await createSession(tx, made.user, options.policy);
-      await options.alsoInTransaction(tx, { ...made, retried: false });
-    });
+    const created = await createUser(
+      db,
+      { ...input, role: 'Patient' },
+      {
+        requestId: options.requestId,
+        alsoInTransaction: async (tx, made) => {
+          session = await createSession(tx, made.user, options.policy);
+          await options.alsoInTransaction(tx, { ...made, retried: false });
+        },
+      },
+    );
     if (!session) throw new Error('registration committed without its session');
     return { ...created, session, retried: false };
   } catch (error) {

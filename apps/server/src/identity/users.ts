@@ -39,7 +39,11 @@ function isUniqueViolation(error: unknown): boolean {
 export async function createUser(
   db: Db,
   input: CreateUserInput,
-  alsoInTransaction?: (tx: Db, created: { user: User; registrationId: string }) => Promise<void>,
+  options: {
+    /** The request that asked for it, carried by its `user.registered` event. */
+    requestId?: string | null;
+    alsoInTransaction?: (tx: Db, created: { user: User; registrationId: string }) => Promise<void>;
+  } = {},
 ): Promise<{ user: User; registrationId: string }> {
   const passwordHash = await hashPassword(input.password);
   try {
@@ -55,17 +59,22 @@ export async function createUser(
         })
         .returning();
       if (!row) throw new Error('user insert returned no row');
-      const registrationId = await writeOutbox(tx, 'user.registered', {
-        userId: row.id,
-        role: row.role,
-        email: row.email,
-        firstName: row.firstName,
-        lastName: row.lastName,
-        dateOfBirth: input.dateOfBirth ?? null,
-        registeredAt: row.createdAt.toISOString(),
-      });
+      const registrationId = await writeOutbox(
+        tx,
+        'user.registered',
+        {
+          userId: row.id,
+          role: row.role,
+          email: row.email,
+          firstName: row.firstName,
+          lastName: row.lastName,
+          dateOfBirth: input.dateOfBirth ?? null,
+          registeredAt: row.createdAt.toISOString(),
+        },
+        options.requestId ?? null,
+      );
       const created = { user: toUser(row), registrationId };
-      await alsoInTransaction?.(tx, created);
+      await options.alsoInTransaction?.(tx, created);
       return created;
     });
   } catch (error) {

@@ -3,10 +3,12 @@ import type { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
+import type { ErrorReporter } from '../logging.js';
 import type { UnreadableEvents } from '../events/unreadable.js';
 import { connectBlocking, type RedisTarget } from '../redis/connection.js';
 import { createShutdown } from '../shutdown.js';
 import { startNotifier, type Notifier } from './notifier.js';
+import { closeOverdueWorker, createOverdueQueue, scheduleOverdueSweep, startOverdueWorker } from './overdue.js';
 import { closeReconcileWorker, createReconcileQueue, scheduleReconcile, startReconcileWorker } from './reconciler.js';
 import { closeRegistrationWorker, startRegistrationWorker, type RegistrationJobData } from './registrations.js';
 import { closeSessionsWorker, createSessionsQueue, schedulePurge, startSessionsWorker } from './sessions.js';
@@ -18,6 +20,8 @@ export interface WorkersOptions {
   redisTarget: RedisTarget;
   /** The process's fail-fast producer connection, for the scheduled queues. */
   producer: Redis;
+  /** Where the workers' and their connections' errors are logged, rate limited. */
+  errors: ErrorReporter;
   prefix: string;
   /** The workers' database (their own pool on PostgreSQL). */
   db: Db;
@@ -32,6 +36,7 @@ export interface WorkersOptions {
   jobTimeoutMs?: number | undefined;
   notifierIntervalMs?: number | undefined;
   sessionPurgeIntervalMs?: number | undefined;
+  overdueSweepIntervalMs?: number | undefined;
   reconcileIntervalMs?: number | undefined;
   reconcileGraceMs?: number | undefined;
 }
@@ -49,16 +54,16 @@ export interface Workers {
   close(jobsDeadline?: Promise<void>): Promise<void>;
 }
 
-/** Starts every background worker this process runs: registrations, the notifier, the sessions purge and the reconciler. */
+/** Starts every background worker this process runs: registrations, the notifier, the sessions purge, the overdue sweep and the reconciler. */
 export async function startWorkers(options: WorkersOptions): Promise<Workers> {
-  const { redisTarget, producer, prefix, db, log } = options;
+  const { redisTarget, producer, errors, prefix, db, log } = options;
   const shutdown = createShutdown<[jobsDeadline: Promise<void> | undefined]>(log);
   const bullWorkers: Worker[] = [];
 
   /** A BullMQ worker needs a blocking connection of its own. */
   const connect = () => {
     const connection = connectBlocking(redisTarget);
-    connection.on('error', () => undefined); // reconnects by itself; the workers report failed jobs
+    errors.watchConnection(connection, 'worker connection'); // reconnects by itself; the workers report failed jobs
     shutdown.add('worker connection', () => connection.disconnect());
     return connection;
   };
@@ -89,6 +94,7 @@ export async function startWorkers(options: WorkersOptions): Promise<Workers> {
         prefix,
         concurrency: options.concurrency,
         jobTimeoutMs: options.jobTimeoutMs,
+        errors,
         deps: { db, log, announce: options.announce },
       }),
       closeRegistrationWorker,
@@ -106,19 +112,26 @@ export async function startWorkers(options: WorkersOptions): Promise<Workers> {
     shutdown.add('notifier', () => notifier.stop());
 
     const sessionsQueue = createSessionsQueue(producer, prefix);
-    sessionsQueue.on('error', () => undefined); // its connection reconnects by itself
+    errors.watch(sessionsQueue, 'sessions queue');
     shutdown.add('sessions queue', () => sessionsQueue.close());
     await schedulePurge(sessionsQueue, options.sessionPurgeIntervalMs ?? 5 * 60_000);
-    track(startSessionsWorker({ connection: connect(), prefix, deps: { db, log } }), closeSessionsWorker);
+    track(startSessionsWorker({ connection: connect(), prefix, errors, deps: { db, log } }), closeSessionsWorker);
+
+    const overdueQueue = createOverdueQueue(producer, prefix);
+    errors.watch(overdueQueue, 'overdue queue');
+    shutdown.add('overdue queue', () => overdueQueue.close());
+    await scheduleOverdueSweep(overdueQueue, options.overdueSweepIntervalMs ?? 15_000);
+    track(startOverdueWorker({ connection: connect(), prefix, errors, deps: { db, log, announce: options.announce } }), closeOverdueWorker);
 
     const reconcileQueue = createReconcileQueue(producer, prefix);
-    reconcileQueue.on('error', () => undefined); // its connection reconnects by itself
+    errors.watch(reconcileQueue, 'reconcile queue');
     shutdown.add('reconcile queue', () => reconcileQueue.close());
     await scheduleReconcile(reconcileQueue, options.reconcileIntervalMs ?? 30_000);
     track(
       startReconcileWorker({
         connection: connect(),
         prefix,
+        errors,
         deps: { db, log, registrations: options.registrations, graceMs: options.reconcileGraceMs ?? 60_000 },
       }),
       closeReconcileWorker,

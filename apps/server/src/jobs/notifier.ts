@@ -4,13 +4,12 @@ import type { Db } from '../db/client.js';
 import { coalesce } from '../coalesce.js';
 import { consumeEvents } from '../events/consumer.js';
 import { eventsChannel } from '../events/hub.js';
-import { commitAndAnnounce } from '../events/log.js';
+import type { NewEvent } from '../events/log.js';
 import { createUnreadableEvents, type UnreadableEvents } from '../events/unreadable.js';
 import { signedInUserIds } from '../identity/sessions.js';
 import { listUsersByRole } from '../identity/users.js';
+import { createErrorReporter } from '../logging.js';
 import { notifyFromEvents, type Directory } from '../notifications/notifications.js';
-import { flagOverdueEntries } from '../queue/overdue.js';
-import { getAcuityTargets } from '../queue/settings.js';
 
 export const NOTIFICATIONS_CONSUMER = 'notifications';
 
@@ -27,14 +26,13 @@ export const identityDirectory: Directory = {
 export interface Notifier {
   /** Applies the notification rules to everything new in the event log. */
   run(): Promise<void>;
-  /** Alerts on patients past their target wait. */
-  sweep(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /**
  * The worker side of notifications: a durable consumer of the event log, woken by the same
- * pub/sub messages as the api and by a timer, plus a periodic sweep for waits past target.
+ * pub/sub messages as the api and by a timer. (Waits past target are swept by a job scheduler:
+ * jobs/overdue.ts.)
  */
 export async function startNotifier(options: {
   db: Db;
@@ -44,7 +42,6 @@ export async function startNotifier(options: {
   log: Logger;
   directory?: Directory;
   intervalMs?: number;
-  sweepIntervalMs?: number;
   /** Where skipped events are counted: the process's hub's, so an Admin sees them in one place. */
   unreadable?: UnreadableEvents;
 }): Promise<Notifier> {
@@ -56,46 +53,42 @@ export async function startNotifier(options: {
     await announce(lastEventId).catch((error: unknown) => log.warn({ err: error }, 'could not announce notifications'));
   }
 
+  // Rate limited: while the database or Redis is away, every pass fails.
+  const errors = createErrorReporter(log);
   const consumer = coalesce(
     async () => {
       for (;;) {
-        const batch = await consumeEvents(db, NOTIFICATIONS_CONSUMER, (tx, events) => notifyFromEvents(tx, events, directory), {
-          batchSize,
-          unreadable,
-        });
+        let produced: NewEvent[] = [];
+        const batch = await consumeEvents(
+          db,
+          NOTIFICATIONS_CONSUMER,
+          async (tx, events) => (produced = await notifyFromEvents(tx, events, directory)),
+          { batchSize, unreadable },
+        );
         if (batch.appended !== null) await announceQuietly(batch.appended);
+        for (const event of produced) {
+          if (event.type !== 'notifications.created') continue;
+          log.info({ ...event.meta, count: event.payload.notifications.length }, 'notifications created');
+        }
         if (batch.consumed < batchSize) return;
       }
     },
-    (error) => log.warn({ err: error }, 'notification pass failed; retrying on the next signal'),
-  );
-
-  const sweeper = coalesce(
-    async () => {
-      await commitAndAnnounce({ db, announce: announceQuietly }, async (tx) => ({
-        events: await flagOverdueEntries(tx, await getAcuityTargets(tx)),
-      }));
-    },
-    (error) => log.warn({ err: error }, 'overdue sweep failed; retrying on the next tick'),
+    (error) => errors.report('notification pass failed; retrying on the next signal', error),
   );
 
   const onMessage = () => void consumer.run();
   subscriber.on('message', onMessage);
   await subscriber.subscribe(eventsChannel(prefix));
-  const timers = [
-    setInterval(() => void consumer.run(), options.intervalMs ?? 2000),
-    setInterval(() => void sweeper.run(), options.sweepIntervalMs ?? 15_000),
-  ];
-  for (const timer of timers) timer.unref();
+  const timer = setInterval(() => void consumer.run(), options.intervalMs ?? 2000);
+  timer.unref();
   await consumer.run();
 
   return {
     run: consumer.run,
-    sweep: sweeper.run,
     async stop() {
-      for (const timer of timers) clearInterval(timer);
+      clearInterval(timer);
       subscriber.off('message', onMessage);
-      await Promise.all([consumer.idle(), sweeper.idle()]);
+      await consumer.idle();
     },
   };
 }

@@ -4,10 +4,11 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { activeStatuses } from '@phos/shared';
 import type { Db } from '../db/client.js';
+import { createErrorReporter, type ErrorReporter } from '../logging.js';
 import { outbox } from '../outbox/schema.js';
 import { patients } from '../patients/schema.js';
 import { queueEntries } from '../queue/schema.js';
-import { registrationTypes, type RegistrationJobData } from './registrations.js';
+import { registrationJobData, registrationTypes, type RegistrationJobData } from './registrations.js';
 import { scheduleEvery } from './schedule.js';
 
 export const RECONCILE_QUEUE = 'registrations-reconcile';
@@ -71,7 +72,7 @@ async function unfinishedRegistrations(db: Db, sentBefore: Date, limit: number) 
       ),
     );
   return db
-    .select({ id: outbox.id, type: outbox.type })
+    .select({ id: outbox.id, type: outbox.type, requestId: outbox.requestId })
     .from(outbox)
     .where(
       and(
@@ -106,8 +107,11 @@ export async function reconcileRegistrations(deps: ReconcileDeps, batchSize = 10
     if (liveStates.has(state)) continue;
     // A failed job keeps its id; it goes, so the new one starts with all its attempts.
     if (state === 'failed') await deps.registrations.remove(row.id);
-    await deps.registrations.add(row.type, { registrationId: row.id }, { jobId: row.id });
-    deps.log.warn({ registrationId: row.id, job: row.type, previousState: state }, 'stuck registration re-delivered');
+    await deps.registrations.add(row.type, registrationJobData(row), { jobId: row.id });
+    deps.log.warn(
+      { registrationId: row.id, requestId: row.requestId, job: row.type, previousState: state },
+      'stuck registration re-delivered',
+    );
     redelivered += 1;
   }
   return redelivered;
@@ -118,11 +122,17 @@ export async function processReconcileJob(deps: ReconcileDeps, name: string): Pr
   return reconcileRegistrations(deps);
 }
 
-export function startReconcileWorker(options: { connection: Redis; prefix: string; deps: ReconcileDeps }): Worker {
+export function startReconcileWorker(options: {
+  connection: Redis;
+  prefix: string;
+  deps: ReconcileDeps;
+  /** The process's error reporter; one of its own when unset. */
+  errors?: ErrorReporter | undefined;
+}): Worker {
   const { connection, prefix, deps } = options;
   const worker = new Worker(RECONCILE_QUEUE, (job) => processReconcileJob(deps, job.name), { connection, prefix });
   worker.on('failed', (job, error) => deps.log.warn({ jobId: job?.id, job: job?.name, err: error }, 'registration reconcile pass failed'));
-  worker.on('error', (error) => deps.log.warn({ err: error }, 'reconcile worker error'));
+  (options.errors ?? createErrorReporter(deps.log)).watch(worker, 'reconcile worker');
   return worker;
 }
 

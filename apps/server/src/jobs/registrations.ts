@@ -4,9 +4,10 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { DomainEvent, StaffRef, WalkInRegisteredV1 } from '@phos/shared';
 import { isDatabaseBusy, type Db } from '../db/client.js';
-import { commitAndAnnounce } from '../events/log.js';
+import { commitAndAnnounce, type NewEvent } from '../events/log.js';
+import type { EventMeta } from '../events/meta.js';
 import { readOutbox, readOutboxes } from '../outbox/outbox.js';
-import { errorCode, redactedError } from '../logging.js';
+import { createErrorReporter, errorCode, redactedError, workScope, type ErrorReporter } from '../logging.js';
 import type { OutboxRow } from '../outbox/relay.js';
 import { displayName, findUserById } from '../identity/users.js';
 import {
@@ -29,9 +30,14 @@ function isRegistrationType(type: string): type is RegistrationType {
   return (registrationTypes as readonly string[]).includes(type);
 }
 
-/** Ids only: BullMQ keeps job data in clear text in Redis. */
-const jobData = z.object({ registrationId: z.uuid() });
+/** Ids only: BullMQ keeps job data in clear text in Redis. The request id is the one that wrote the registration. */
+const jobData = z.object({ registrationId: z.uuid(), requestId: z.string().max(200).optional() });
 export type RegistrationJobData = z.infer<typeof jobData>;
+
+/** A registration's job data, from its outbox row. */
+export function registrationJobData(row: Pick<OutboxRow, 'id' | 'requestId'>): RegistrationJobData {
+  return row.requestId === null ? { registrationId: row.id } : { registrationId: row.id, requestId: row.requestId };
+}
 
 export interface RegistrationDeps {
   db: Db;
@@ -75,16 +81,20 @@ export function deliverRegistrations(queue: Queue<RegistrationJobData>) {
   return async (rows: readonly OutboxRow[]): Promise<void> => {
     const jobs = rows
       .filter((row) => isRegistrationType(row.type))
-      .map((row) => ({ name: row.type, data: { registrationId: row.id }, opts: { jobId: row.id } }));
+      .map((row) => ({ name: row.type, data: registrationJobData(row), opts: { jobId: row.id } }));
     if (jobs.length > 0) await queue.addBulk(jobs);
   };
 }
 
-/** Commits the job's change with its events and announces them; false when there was nothing to commit. */
+/**
+ * Commits the job's change with its events and announces them; false when there was nothing to
+ * commit. `meta` goes with each event that has none of its own: the registering request's id.
+ */
 async function commitJob(
   deps: RegistrationDeps,
   registrationIds: string | readonly string[],
-  work: (tx: Db) => Promise<DomainEvent[] | null>,
+  meta: EventMeta,
+  work: (tx: Db) => Promise<NewEvent[] | null>,
 ): Promise<boolean> {
   const announce = async (lastEventId: bigint) => {
     try {
@@ -94,7 +104,7 @@ async function commitJob(
       deps.log.warn({ err: error, registrationIds }, 'could not announce committed events');
     }
   };
-  const { events } = await commitAndAnnounce({ db: deps.db, announce }, async (tx) => ({ events: (await work(tx)) ?? [] }));
+  const { events } = await commitAndAnnounce({ db: deps.db, announce }, async (tx) => ({ events: (await work(tx)) ?? [] }), meta);
   return events.length > 0;
 }
 
@@ -125,14 +135,14 @@ async function queueNewPatient(
  * Turns a `user.registered` event into a patient and a queue entry, with their events, in one
  * transaction. Safe to run any number of times for the same registration.
  */
-async function processUserRegistered(deps: RegistrationDeps, registrationId: string): Promise<RegistrationOutcome> {
+async function processUserRegistered(deps: RegistrationDeps, registrationId: string, meta: EventMeta): Promise<RegistrationOutcome> {
   const registration = await readOutbox(deps.db, registrationId, 'user.registered');
   if (!registration) throw new UnrecoverableError(`registration ${registrationId} is not in the outbox`);
   if (registration.role !== 'Patient') return 'not-a-patient';
   const { dateOfBirth } = registration;
   if (dateOfBirth === null) throw new UnrecoverableError(`registration ${registrationId} has no date of birth`);
 
-  const created = await commitJob(deps, registrationId, async (tx) => {
+  const created = await commitJob(deps, registrationId, meta, async (tx) => {
     const created = await createPatientFromRegistration(tx, { ...registration, dateOfBirth });
     return created ? queueNewPatient(tx, created, registrationId) : null;
   });
@@ -163,8 +173,10 @@ async function settle(work: Promise<RegistrationOutcome>): Promise<Settled> {
  * A walk-in that queues an existing patient runs on its own. Returns each registration's outcome
  * or error. Idempotent: a registration already processed changes nothing.
  */
-async function processWalkIns(deps: RegistrationDeps, registrationIds: readonly string[]): Promise<Map<string, Settled>> {
+async function processWalkIns(deps: RegistrationDeps, jobs: ReadonlyMap<string, EventMeta>): Promise<Map<string, Settled>> {
   const results = new Map<string, Settled>();
+  const registrationIds = [...jobs.keys()];
+  const metaOf = (registrationId: string) => jobs.get(registrationId) ?? {};
   const read = await readOutboxes(deps.db, registrationIds, 'walk_in.registered');
   const byStaff = new Map<string, { registrationId: string; walkIn: WalkInRegisteredV1 }[]>();
   for (const registrationId of registrationIds) {
@@ -173,7 +185,10 @@ async function processWalkIns(deps: RegistrationDeps, registrationIds: readonly 
       results.set(registrationId, { error: new UnrecoverableError(`walk-in ${registrationId} is not in the outbox`) });
     else if (walkIn instanceof Error) results.set(registrationId, { error: walkIn });
     else if (walkIn.existingPatientId !== null)
-      results.set(registrationId, await settle(queueExistingPatient(deps, registrationId, walkIn, walkIn.existingPatientId)));
+      results.set(
+        registrationId,
+        await settle(queueExistingPatient(deps, registrationId, metaOf(registrationId), walkIn, walkIn.existingPatientId)),
+      );
     else byStaff.set(walkIn.registeredBy, [...(byStaff.get(walkIn.registeredBy) ?? []), { registrationId, walkIn }]);
   }
 
@@ -189,7 +204,7 @@ async function processWalkIns(deps: RegistrationDeps, registrationIds: readonly 
   if (arrivals.length === 0) return results;
 
   try {
-    const created = await createAndQueue(deps, arrivals);
+    const created = await createAndQueue(deps, arrivals, metaOf);
     for (const { registrationId } of arrivals) results.set(registrationId, outcomeOf(created, registrationId));
   } catch (error) {
     // The shared transaction failed. Busy (a lock or statement timeout) fails every job, for
@@ -200,7 +215,7 @@ async function processWalkIns(deps: RegistrationDeps, registrationIds: readonly 
     }
     for (const arrival of arrivals) {
       try {
-        results.set(arrival.registrationId, outcomeOf(await createAndQueue(deps, [arrival]), arrival.registrationId));
+        results.set(arrival.registrationId, outcomeOf(await createAndQueue(deps, [arrival], metaOf), arrival.registrationId));
       } catch (error) {
         results.set(arrival.registrationId, { error });
       }
@@ -213,12 +228,20 @@ function outcomeOf(created: ReadonlySet<string>, registrationId: string): Settle
   return { outcome: created.has(registrationId) ? 'patient-created' : 'already-processed' };
 }
 
-/** New walk-ins' patients and queue entries, with their events, in one transaction; returns the registrations it created. */
-async function createAndQueue(deps: RegistrationDeps, arrivals: readonly WalkInArrival[]): Promise<Set<string>> {
+/**
+ * New walk-ins' patients and queue entries, with their events, in one transaction; returns the
+ * registrations it created. Each registration's events carry its own request's `metaOf`.
+ */
+async function createAndQueue(
+  deps: RegistrationDeps,
+  arrivals: readonly WalkInArrival[],
+  metaOf: (registrationId: string) => EventMeta,
+): Promise<Set<string>> {
   let created = new Set<string>();
   await commitJob(
     deps,
     arrivals.map((arrival) => arrival.registrationId),
+    {},
     async (tx) => {
       const patients = await createWalkInPatients(tx, arrivals);
       const queued = await addManyToQueue(
@@ -226,7 +249,9 @@ async function createAndQueue(deps: RegistrationDeps, arrivals: readonly WalkInA
         [...patients].map(([registrationId, { patient }]) => arrivalOf(patient, registrationId)),
       );
       created = new Set(patients.keys());
-      return [...patients].flatMap(([registrationId, { events }]) => [...events, ...(queued.get(registrationId)?.events ?? [])]);
+      return [...patients].flatMap(([registrationId, { events }]) =>
+        [...events, ...(queued.get(registrationId)?.events ?? [])].map((event) => ({ ...event, meta: metaOf(registrationId) })),
+      );
     },
   );
   return created;
@@ -236,11 +261,12 @@ async function createAndQueue(deps: RegistrationDeps, arrivals: readonly WalkInA
 async function queueExistingPatient(
   deps: RegistrationDeps,
   registrationId: string,
+  meta: EventMeta,
   walkIn: WalkInRegisteredV1,
   existingId: string,
 ): Promise<RegistrationOutcome> {
   let outcome: RegistrationOutcome = 'already-processed';
-  await commitJob(deps, registrationId, async (tx) => {
+  await commitJob(deps, registrationId, meta, async (tx) => {
     const patient = await findPatient(tx, existingId);
     if (!patient) throw new UnrecoverableError(`walk-in ${registrationId} names no existing patient`);
     if (await activeEntryForPatient(tx, patient.id)) {
@@ -269,8 +295,10 @@ const MAX_BATCH = 64;
  * Runs the calls that arrive while a batch is under way together, as the next batch: a job
  * alone runs at once, and jobs that pile up share statements and one transaction.
  */
-function batched(run: (ids: readonly string[]) => Promise<Map<string, Settled>>): (id: string) => Promise<RegistrationOutcome> {
-  type Waiting = { id: string; resolve: (outcome: RegistrationOutcome) => void; reject: (error: unknown) => void };
+function batched(
+  run: (jobs: ReadonlyMap<string, EventMeta>) => Promise<Map<string, Settled>>,
+): (id: string, meta: EventMeta) => Promise<RegistrationOutcome> {
+  type Waiting = { id: string; meta: EventMeta; resolve: (outcome: RegistrationOutcome) => void; reject: (error: unknown) => void };
   let waiting: Waiting[] = [];
   let running = false;
 
@@ -282,7 +310,7 @@ function batched(run: (ids: readonly string[]) => Promise<Map<string, Settled>>)
         waiting = waiting.slice(batch.length);
         let results: Map<string, Settled>;
         try {
-          results = await run([...new Set(batch.map((job) => job.id))]);
+          results = await run(new Map(batch.map((job) => [job.id, job.meta])));
         } catch (error) {
           for (const job of batch) job.reject(error);
           continue;
@@ -299,9 +327,9 @@ function batched(run: (ids: readonly string[]) => Promise<Map<string, Settled>>)
     }
   }
 
-  return (id) =>
+  return (id, meta) =>
     new Promise<RegistrationOutcome>((resolve, reject) => {
-      waiting.push({ id, resolve, reject });
+      waiting.push({ id, meta, resolve, reject });
       if (!running) void drain();
     });
 }
@@ -311,17 +339,18 @@ function batched(run: (ids: readonly string[]) => Promise<Map<string, Settled>>)
  * that arrive together are processed together. Safe to run any number of times.
  */
 export function registrationProcessor(deps: RegistrationDeps): (name: string, data: unknown) => Promise<RegistrationOutcome> {
-  const walkIn = batched((ids) => processWalkIns(deps, ids));
+  const walkIn = batched((jobs) => processWalkIns(deps, jobs));
   return async (name, data) => {
     const parsed = jobData.safeParse(data);
     if (!parsed.success) throw new UnrecoverableError('registration job data is malformed');
-    const { registrationId } = parsed.data;
+    const { registrationId, requestId } = parsed.data;
+    const meta: EventMeta = requestId === undefined ? {} : { requestId };
     if (!isRegistrationType(name)) throw new UnrecoverableError(`no handler for job ${name}`);
     switch (name) {
       case 'user.registered':
-        return processUserRegistered(deps, registrationId);
+        return processUserRegistered(deps, registrationId, meta);
       case 'walk_in.registered':
-        return walkIn(registrationId);
+        return walkIn(registrationId, meta);
     }
   };
 }
@@ -357,6 +386,12 @@ async function withinTime<T>(timeoutMs: number, work: Promise<T>): Promise<T> {
   }
 }
 
+/** What a registration job's log lines name: ids only (job data is never logged whole). */
+function jobFields(job: Job<RegistrationJobData>): Record<string, unknown> {
+  const data = jobData.safeParse(job.data);
+  return { jobId: job.id, job: job.name, ...(data.success ? data.data : {}) };
+}
+
 export function startRegistrationWorker(options: {
   connection: Redis;
   prefix: string;
@@ -366,6 +401,8 @@ export function startRegistrationWorker(options: {
   jobTimeoutMs?: number | undefined;
   /** Overrides `registrationLocks` (tests make a dead worker's job return faster). */
   stalled?: Pick<WorkerOptions, 'lockDuration' | 'stalledInterval'>;
+  /** The process's error reporter; one of its own when unset. */
+  errors?: ErrorReporter | undefined;
 }): Worker<RegistrationJobData> {
   const { connection, prefix, deps, concurrency = 8, jobTimeoutMs = 30_000 } = options;
   const handle = registrationProcessor(deps);
@@ -373,7 +410,8 @@ export function startRegistrationWorker(options: {
     REGISTRATIONS_QUEUE,
     async (job: Job<RegistrationJobData>) => {
       try {
-        return await withinTime(jobTimeoutMs, handle(job.name, job.data));
+        const scope = { requestId: jobData.safeParse(job.data).data?.requestId, jobId: job.id };
+        return await workScope.run(scope, () => withinTime(jobTimeoutMs, handle(job.name, job.data)));
       } catch (error) {
         // BullMQ keeps the message and stack in Redis; a query error's would carry the patient's data.
         throw redactedError(error, (message) =>
@@ -383,14 +421,17 @@ export function startRegistrationWorker(options: {
     },
     { connection, prefix, concurrency, ...registrationLocks, maxStalledCount: ATTEMPTS, ...options.stalled },
   );
+  worker.on('completed', (job, outcome: RegistrationOutcome) => {
+    deps.log.info({ ...jobFields(job), attempts: job.attemptsMade, outcome }, 'registration job done');
+  });
   worker.on('failed', (job, error) => {
-    const fields = { jobId: job?.id, job: job?.name, attempts: job?.attemptsMade, code: errorCode(error), reason: error.message };
+    const fields = { ...(job ? jobFields(job) : {}), attempts: job?.attemptsMade, code: errorCode(error), reason: error.message };
     // finishedOn is set only when BullMQ gives up on the job (no retry left, or unrecoverable).
     if (job && job.finishedOn === undefined) deps.log.warn(fields, 'registration job failed; it will be retried');
     else deps.log.error(fields, 'registration job failed for good');
   });
   worker.on('stalled', (jobId) => deps.log.warn({ jobId }, 'registration job stalled (its worker died or froze); it runs again'));
-  worker.on('error', (error) => deps.log.warn({ err: error }, 'registration worker error'));
+  (options.errors ?? createErrorReporter(deps.log)).watch(worker, 'registration worker');
   return worker;
 }
 

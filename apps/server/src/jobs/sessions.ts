@@ -2,6 +2,7 @@ import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
+import { createErrorReporter, type ErrorReporter } from '../logging.js';
 import { deleteExpiredSessions } from '../identity/sessions.js';
 import { scheduleEvery } from './schedule.js';
 
@@ -32,11 +33,17 @@ export async function processSessionsJob(deps: SessionsDeps, name: string): Prom
   return purged;
 }
 
-export function startSessionsWorker(options: { connection: Redis; prefix: string; deps: SessionsDeps }): Worker {
+export function startSessionsWorker(options: {
+  connection: Redis;
+  prefix: string;
+  deps: SessionsDeps;
+  /** The process's error reporter; one of its own when unset. */
+  errors?: ErrorReporter | undefined;
+}): Worker {
   const { connection, prefix, deps } = options;
   const worker = new Worker(SESSIONS_QUEUE, (job) => processSessionsJob(deps, job.name), { connection, prefix });
   worker.on('failed', (job, error) => deps.log.warn({ jobId: job?.id, job: job?.name, err: error }, 'session purge failed'));
-  worker.on('error', (error) => deps.log.warn({ err: error }, 'sessions worker error'));
+  (options.errors ?? createErrorReporter(deps.log)).watch(worker, 'sessions worker');
   return worker;
 }
 

@@ -1,7 +1,7 @@
 import { and, count, desc, eq, inArray, isNull } from 'drizzle-orm';
-import type { DomainEvent, Inbox, Notification } from '@phos/shared';
+import type { Inbox, Notification } from '@phos/shared';
 import type { Db } from '../db/client.js';
-import { headEventId, type LoggedEvent } from '../events/log.js';
+import { headEventId, type LoggedEvent, type NewEvent } from '../events/log.js';
 import { notificationRules, type Recipients } from './rules.js';
 import { notifications } from './schema.js';
 
@@ -37,7 +37,7 @@ async function resolve(tx: Db, directory: Directory, recipients: Recipients): Pr
 }
 
 /** Applies the rules to a batch of events; returns the event announcing what it created. */
-export async function notifyFromEvents(tx: Db, events: readonly LoggedEvent[], directory: Directory): Promise<DomainEvent[]> {
+export async function notifyFromEvents(tx: Db, events: readonly LoggedEvent[], directory: Directory): Promise<NewEvent[]> {
   const rows: (typeof notifications.$inferInsert)[] = [];
   for (const event of events) {
     for (const rule of notificationRules) {
@@ -49,12 +49,20 @@ export async function notifyFromEvents(tx: Db, events: readonly LoggedEvent[], d
   }
   if (rows.length === 0) return [];
   const created = await tx.insert(notifications).values(rows).returning();
-  return [
-    {
-      type: 'notifications.created',
-      payload: { notifications: created.map((row) => ({ ...toNotification(row), userId: row.userId })) },
-    },
-  ];
+  // One event per event that caused notifications, with its metadata: the request that led to them.
+  const bySource = new Map<string, NotificationRow[]>();
+  for (const row of created) bySource.set(row.eventId, [...(bySource.get(row.eventId) ?? []), row]);
+  return events.flatMap((event): NewEvent[] => {
+    const caused = bySource.get(event.id.toString());
+    if (!caused) return [];
+    return [
+      {
+        type: 'notifications.created',
+        payload: { notifications: caused.map((row) => ({ ...toNotification(row), userId: row.userId })) },
+        meta: { ...event.meta, causedBy: event.id.toString() },
+      },
+    ];
+  });
 }
 
 /** The newest notifications and the unread count, in one snapshot with the event they are current to. */

@@ -6,9 +6,20 @@ import { outbox } from './schema.js';
 
 type Payload<T extends IntegrationEventType> = z.input<(typeof integrationEvents)[T]['schema']>;
 
-/** Writes an integration event in the caller's transaction; the relay delivers it after commit. */
-export async function writeOutbox<T extends IntegrationEventType>(tx: Db, type: T, payload: Payload<T>): Promise<string> {
-  const [row] = await tx.insert(outbox).values({ type, version: integrationEvents[type].version, payload }).returning({ id: outbox.id });
+/**
+ * Writes an integration event in the caller's transaction; the relay delivers it after commit.
+ * `requestId` is the request that caused it (null for none, as at bootstrap): its job carries it.
+ */
+export async function writeOutbox<T extends IntegrationEventType>(
+  tx: Db,
+  type: T,
+  payload: Payload<T>,
+  requestId: string | null,
+): Promise<string> {
+  const [row] = await tx
+    .insert(outbox)
+    .values({ type, version: integrationEvents[type].version, payload, requestId })
+    .returning({ id: outbox.id });
   if (!row) throw new Error('outbox insert returned no row');
   return row.id;
 }

@@ -2,6 +2,7 @@ import { asc, inArray, isNull } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { coalesce } from '../coalesce.js';
+import { createErrorReporter } from '../logging.js';
 import { outbox } from './schema.js';
 
 export type OutboxRow = typeof outbox.$inferSelect;
@@ -49,7 +50,9 @@ export function createRelay({ db, deliver, log, intervalMs = 1000, batchSize = 1
     }
   }
 
-  const { run: kick, idle } = coalesce(drain, (error) => log.warn({ err: error }, 'outbox relay pass failed; the timer retries'));
+  // Rate limited: while the database or Redis is away, a pass fails every interval.
+  const errors = createErrorReporter(log);
+  const { run: kick, idle } = coalesce(drain, (error) => errors.report('outbox relay pass failed; the timer retries', error));
 
   return {
     kick,

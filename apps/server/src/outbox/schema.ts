@@ -10,6 +10,8 @@ export const outbox = pgTable(
     version: integer('version').notNull(),
     payload: jsonb('payload').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    /** The request that wrote it (X-Request-Id), carried into its job, the worker's log and the events it leads to. */
+    requestId: text('request_id'),
     /** When the relay handed the row to BullMQ; null while it still has to. */
     sentAt: timestamp('sent_at', { withTimezone: true, mode: 'date' }),
   },

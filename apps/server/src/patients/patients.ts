@@ -134,17 +134,23 @@ export async function createWalkInPatients(tx: Db, arrivals: readonly WalkInArri
  * Accepts a walk-in in the caller's transaction: states it in the outbox; the worker creates or
  * queues the patient.
  */
-export async function registerWalkIn(tx: Db, input: WalkInInput, registeredBy: string): Promise<string> {
-  return writeOutbox(tx, 'walk_in.registered', {
-    firstName: input.firstName,
-    lastName: input.lastName,
-    dateOfBirth: input.dateOfBirth,
-    email: input.email ?? null,
-    phone: input.phone ?? null,
-    existingPatientId: input.existingPatientId ?? null,
-    registeredBy,
-    registeredAt: new Date().toISOString(),
-  });
+export async function registerWalkIn(tx: Db, input: WalkInInput, by: { registeredBy: string; requestId: string | null }): Promise<string> {
+  const { registeredBy, requestId } = by;
+  return writeOutbox(
+    tx,
+    'walk_in.registered',
+    {
+      firstName: input.firstName,
+      lastName: input.lastName,
+      dateOfBirth: input.dateOfBirth,
+      email: input.email ?? null,
+      phone: input.phone ?? null,
+      existingPatientId: input.existingPatientId ?? null,
+      registeredBy,
+      registeredAt: new Date().toISOString(),
+    },
+    requestId,
+  );
 }
 
 /**

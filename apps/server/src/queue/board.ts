@@ -6,6 +6,7 @@ import type { Db } from '../db/client.js';
 import { coalesce } from '../coalesce.js';
 import type { EventHub } from '../events/hub.js';
 import type { LogPage } from '../events/log.js';
+import { createErrorReporter } from '../logging.js';
 import { latestEntryForPatient } from './entries.js';
 import { queueEntries } from './schema.js';
 import { estimateWait, placeInLine, placeInQueue, queuePace } from './waitEstimate.js';
@@ -309,8 +310,10 @@ export function createVisitBoard(options: { db: Db; hub: EventHub; log: Logger }
     }
   }
 
+  // Rate limited: while the database or Redis is away, every pass fails.
+  const errors = createErrorReporter(log);
   const { run } = coalesce(spacedPass, (error) => {
-    log.warn({ err: error }, 'computing live visits failed; trying again on the next queue event');
+    errors.report('computing live visits failed; trying again on the next queue event', error);
   });
 
   function listen(): void {

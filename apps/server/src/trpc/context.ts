@@ -4,6 +4,7 @@ import pino, { type Logger } from 'pino';
 import type { AuditActor } from '../audit/audit.js';
 import type { Db } from '../db/client.js';
 import type { Services } from '../services.js';
+import type { EventMeta } from '../events/meta.js';
 
 /** Writes the session cookie; the HTTP adapter implements it, tests record what was set. */
 export interface SessionCookie {
@@ -29,6 +30,8 @@ export interface Context {
   sessionCookie: SessionCookie;
   log: Logger;
   requestId: string;
+  /** What the events this request appends carry: its id, so a change can be followed from click to push. */
+  eventMeta: EventMeta;
   /** The client's address as the trusted proxy chain reports it. */
   ip: string | null;
 }
@@ -55,6 +58,7 @@ export function createContextInner(options: {
     sessionCookie: options.sessionCookie ?? noCookie,
     log: options.services.log.child({ requestId }),
     requestId,
+    eventMeta: { requestId },
     ip: options.ip ?? null,
   };
 }

@@ -6,6 +6,7 @@ import type { Db } from '../db/client.js';
 import { coalesce } from '../coalesce.js';
 import { AppError } from '../errors.js';
 import { liveSessionHolders, type StreamHolder } from '../identity/sessions.js';
+import { createErrorReporter } from '../logging.js';
 import type { Services } from '../services.js';
 
 export function revocationsChannel(prefix: string): string {
@@ -72,6 +73,8 @@ export function createStreamRegistry(options: {
   let timer: NodeJS.Timeout | undefined;
   let draining = false;
 
+  // Rate limited: while the database or Redis is away, every pass fails.
+  const errors = createErrorReporter(log);
   const checker = coalesce(
     async () => {
       if (open.size === 0) return;
@@ -86,7 +89,7 @@ export function createStreamRegistry(options: {
         }
       }
     },
-    (error) => log.warn({ err: error }, 'checking open streams failed; retrying on the next tick'),
+    (error) => errors.report('checking open streams failed; retrying on the next tick', error),
   );
 
   const onMessage = (channel: string) => {

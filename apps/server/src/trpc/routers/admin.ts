@@ -105,12 +105,14 @@ export const adminRouter = router({
     .output(userOutput)
     .mutation(async ({ ctx, input }) => {
       await requireStrongPassword(input.password, input, 'password');
-      const { user, registrationId } = await createUser(ctx.db, input, (tx, created) =>
-        ctx.audit.record(tx, {
-          patientIds: [],
-          detail: { userId: created.user.id, role: created.user.role, registrationId: created.registrationId },
-        }),
-      );
+      const { user, registrationId } = await createUser(ctx.db, input, {
+        requestId: ctx.requestId,
+        alsoInTransaction: (tx, created) =>
+          ctx.audit.record(tx, {
+            patientIds: [],
+            detail: { userId: created.user.id, role: created.user.role, registrationId: created.registrationId },
+          }),
+      });
       ctx.services.kickRelay();
       ctx.log.info({ userId: user.id, role: user.role, registrationId, by: ctx.user.id }, 'account created');
       return { user };

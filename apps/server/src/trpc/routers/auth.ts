@@ -59,6 +59,7 @@ export const authRouter = router({
       await requireStrongPassword(input.password, input, 'password');
       const { user, registrationId, session, retried } = await registerWithSession(ctx.db, input, {
         policy: ctx.services.sessionPolicy,
+        requestId: ctx.requestId,
         alsoInTransaction: (tx, registered) =>
           ctx.audit.record(tx, {
             patientIds: [],

@@ -66,11 +66,15 @@ export const carePlansRouter = router({
     .output(planOutput)
     .mutation(async ({ ctx, input }) => {
       if (!(await findPatient(ctx.db, input.patientId))) throw new AppError('NOT_FOUND', 'No such patient');
-      const { plan } = await commitAndAnnounce(ctx.services, async (tx) => {
-        const change = await draftCarePlan(tx, input, staffRef(ctx.user));
-        await ctx.audit.record(tx, aboutPlan(change.plan));
-        return change;
-      });
+      const { plan } = await commitAndAnnounce(
+        ctx.services,
+        async (tx) => {
+          const change = await draftCarePlan(tx, input, staffRef(ctx.user));
+          await ctx.audit.record(tx, aboutPlan(change.plan));
+          return change;
+        },
+        ctx.eventMeta,
+      );
       return { plan };
     }),
 
@@ -80,11 +84,15 @@ export const carePlansRouter = router({
     .input(approveCarePlanInput)
     .output(planOutput)
     .mutation(async ({ ctx, input }) => {
-      const { plan } = await commitAndAnnounce(ctx.services, async (tx) => {
-        const change = await approveCarePlan(tx, input.planId, staffRef(ctx.user));
-        await ctx.audit.record(tx, aboutPlan(change.plan));
-        return change;
-      });
+      const { plan } = await commitAndAnnounce(
+        ctx.services,
+        async (tx) => {
+          const change = await approveCarePlan(tx, input.planId, staffRef(ctx.user));
+          await ctx.audit.record(tx, aboutPlan(change.plan));
+          return change;
+        },
+        ctx.eventMeta,
+      );
       return { plan };
     }),
 
@@ -94,11 +102,15 @@ export const carePlansRouter = router({
     .input(rejectCarePlanInput)
     .output(planOutput)
     .mutation(async ({ ctx, input }) => {
-      const { plan } = await commitAndAnnounce(ctx.services, async (tx) => {
-        const change = await rejectCarePlan(tx, input.planId, input.reason, staffRef(ctx.user));
-        await ctx.audit.record(tx, aboutPlan(change.plan));
-        return change;
-      });
+      const { plan } = await commitAndAnnounce(
+        ctx.services,
+        async (tx) => {
+          const change = await rejectCarePlan(tx, input.planId, input.reason, staffRef(ctx.user));
+          await ctx.audit.record(tx, aboutPlan(change.plan));
+          return change;
+        },
+        ctx.eventMeta,
+      );
       return { plan };
     }),
 

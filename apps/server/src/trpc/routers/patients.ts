@@ -95,11 +95,15 @@ export const patientsRouter = router({
     .input(patientByIdInput)
     .output(patientSchema)
     .mutation(async ({ ctx, input }) => {
-      const { patient } = await commitAndAnnounce(ctx.services, async (tx) => {
-        const verified = await verifyIdentity(tx, input.id, staffRef(ctx.user));
-        await ctx.audit.record(tx, { patientIds: [verified.patient.id], detail: { alreadyVerified: verified.events.length === 0 } });
-        return verified;
-      });
+      const { patient } = await commitAndAnnounce(
+        ctx.services,
+        async (tx) => {
+          const verified = await verifyIdentity(tx, input.id, staffRef(ctx.user));
+          await ctx.audit.record(tx, { patientIds: [verified.patient.id], detail: { alreadyVerified: verified.events.length === 0 } });
+          return verified;
+        },
+        ctx.eventMeta,
+      );
       return patientView(ctx.db, patient, true);
     }),
 
@@ -117,14 +121,18 @@ export const patientsRouter = router({
     .output(z.object({ ok: z.literal(true) }))
     .mutation(async ({ ctx, input }) => {
       const by = staffRef(ctx.user);
-      await commitAndAnnounce(ctx.services, async (tx) => {
-        if (!(await dismissPossibleDuplicate(tx, input.id))) {
-          throw new AppError('NOT_FOUND', 'This patient is not flagged as a possible duplicate');
-        }
-        await ctx.audit.record(tx, { patientIds: [input.id] });
-        const changes = await dismissDuplicateFlag(tx, input.id, by);
-        return { events: changes.flatMap((change) => change.events) };
-      });
+      await commitAndAnnounce(
+        ctx.services,
+        async (tx) => {
+          if (!(await dismissPossibleDuplicate(tx, input.id))) {
+            throw new AppError('NOT_FOUND', 'This patient is not flagged as a possible duplicate');
+          }
+          await ctx.audit.record(tx, { patientIds: [input.id] });
+          const changes = await dismissDuplicateFlag(tx, input.id, by);
+          return { events: changes.flatMap((change) => change.events) };
+        },
+        ctx.eventMeta,
+      );
       return { ok: true as const };
     }),
 
@@ -156,7 +164,7 @@ export const patientsRouter = router({
         }
       }
       const registrationId = await ctx.db.transaction(async (tx) => {
-        const registrationId = await registerWalkIn(tx, input, ctx.user.id);
+        const registrationId = await registerWalkIn(tx, input, { registeredBy: ctx.user.id, requestId: ctx.requestId });
         await ctx.audit.record(tx, { patientIds: input.existingPatientId ? [input.existingPatientId] : [], detail: { registrationId } });
         return registrationId;
       });

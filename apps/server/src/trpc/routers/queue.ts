@@ -118,18 +118,22 @@ export const queueRouter = router({
       const clinician = seeing && input.clinicianId ? await clinicianRef(ctx, input.clinicianId) : undefined;
       const room = seeing && input.roomId ? await findRoom(ctx.db, input.roomId) : undefined;
       if (seeing && input.roomId && !room) throw new AppError('INVALID_INPUT', 'That room is not in use');
-      const { entry } = await commitAndAnnounce(ctx.services, async (tx) => {
-        const change = await transitionEntry(tx, {
-          entryId: input.entryId,
-          expectedVersion: input.expectedVersion,
-          to: input.to,
-          by,
-          clinician,
-          room,
-        });
-        await ctx.audit.record(tx, aboutEntry(change.entry));
-        return change;
-      });
+      const { entry } = await commitAndAnnounce(
+        ctx.services,
+        async (tx) => {
+          const change = await transitionEntry(tx, {
+            entryId: input.entryId,
+            expectedVersion: input.expectedVersion,
+            to: input.to,
+            by,
+            clinician,
+            room,
+          });
+          await ctx.audit.record(tx, aboutEntry(change.entry));
+          return change;
+        },
+        ctx.eventMeta,
+      );
       return { entry };
     }),
 
@@ -138,11 +142,15 @@ export const queueRouter = router({
     .input(triageInput)
     .output(entryOutput)
     .mutation(async ({ ctx, input }) => {
-      const { entry } = await commitAndAnnounce(ctx.services, async (tx) => {
-        const change = await triageEntry(tx, { ...input, by: staffRef(ctx.user) });
-        await ctx.audit.record(tx, aboutEntry(change.entry));
-        return change;
-      });
+      const { entry } = await commitAndAnnounce(
+        ctx.services,
+        async (tx) => {
+          const change = await triageEntry(tx, { ...input, by: staffRef(ctx.user) });
+          await ctx.audit.record(tx, aboutEntry(change.entry));
+          return change;
+        },
+        ctx.eventMeta,
+      );
       return { entry };
     }),
 
@@ -151,11 +159,15 @@ export const queueRouter = router({
     .input(undoInput)
     .output(entryOutput)
     .mutation(async ({ ctx, input }) => {
-      const { entry } = await commitAndAnnounce(ctx.services, async (tx) => {
-        const change = await undoLastTransition(tx, { ...input, by: staffRef(ctx.user) });
-        await ctx.audit.record(tx, aboutEntry(change.entry));
-        return change;
-      });
+      const { entry } = await commitAndAnnounce(
+        ctx.services,
+        async (tx) => {
+          const change = await undoLastTransition(tx, { ...input, by: staffRef(ctx.user) });
+          await ctx.audit.record(tx, aboutEntry(change.entry));
+          return change;
+        },
+        ctx.eventMeta,
+      );
       return { entry };
     }),
 
