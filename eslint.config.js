@@ -27,12 +27,15 @@ const serverModules = {
   notifications: ['db', 'events', 'kernel'],
   audit: ['db', 'redis', 'env', 'kernel'],
   jobs: ['db', 'redis', 'outbox', 'events', 'identity', 'patients', 'queue', 'notifications', 'kernel'],
+  // Metrics read the pipeline (outbox, queues, event consumers) and time requests; nothing imports
+  // ops but the edges that serve it.
+  ops: ['db', 'outbox', 'events', 'jobs', 'kernel'],
   // The process-wide services; the one transport type it names is the open-streams registry.
   services: ['db', 'events', 'identity', 'queue', 'trpc', 'kernel'],
   trpc: ['db', 'events', 'identity', 'patients', 'queue', 'care-plans', 'notifications', 'audit', 'services', 'kernel'],
-  app: ['db', 'redis', 'outbox', 'events', 'identity', 'queue', 'jobs', 'trpc', 'services', 'kernel'],
-  http: ['app', 'trpc', 'identity', 'env', 'kernel'],
-  entry: ['app', 'http', 'identity', 'patients', 'env', 'kernel'],
+  app: ['db', 'redis', 'outbox', 'events', 'identity', 'queue', 'jobs', 'ops', 'trpc', 'services', 'kernel'],
+  http: ['app', 'trpc', 'identity', 'ops', 'env', 'kernel'],
+  entry: ['app', 'http', 'identity', 'patients', 'ops', 'env', 'kernel'],
 };
 /** The modules that are single files at the root of src/ (the plugin's elements are folders). */
 const singleFiles = {

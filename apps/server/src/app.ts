@@ -15,6 +15,7 @@ import { defaultSessionPolicy, type SessionPolicy } from './identity/sessions.js
 import { connectBlocking, connectBounded, connectFailFast, type RedisTarget } from './redis/connection.js';
 import { startEmbeddedRedis } from './redis/embedded.js';
 import { createErrorReporter, errorCode } from './logging.js';
+import { createMetrics, type Metrics } from './ops/metrics.js';
 import type { Services } from './services.js';
 import { createShutdown } from './shutdown.js';
 import { createStreamRegistry, publishRevoked } from './trpc/streams.js';
@@ -68,8 +69,10 @@ export interface Phos {
   relay: Relay;
   hub: EventHub;
   worker: Worker<RegistrationJobData> | undefined;
-  /** The notification consumer and overdue sweep, where this process runs the worker. */
+  /** The notification consumer, where this process runs the worker. */
   notifier: Notifier | undefined;
+  /** This process's Prometheus metrics (served by http/server.ts or ops/metricsServer.ts). */
+  metrics: Metrics;
   redisTarget: RedisTarget;
   /** What /readyz reports. */
   readiness(): Promise<{ database: boolean; redis: boolean; worker: boolean | 'not-run-here' }>;
@@ -333,8 +336,16 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
         });
       },
     };
+    const metrics = createMetrics({
+      db,
+      queues: [queue, ...(workers?.queues ?? [])],
+      ...(config.runs === 'worker' ? {} : { openStreams: () => streams.openByProcedure() }),
+    });
+    if (worker) metrics.watchRegistrations(worker);
+
     return {
       services,
+      metrics,
       database,
       workerDatabase,
       queue,

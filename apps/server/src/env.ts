@@ -44,6 +44,12 @@ const optionalUrl = z.preprocess((value) => (value === '' ? undefined : value), 
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
+  /** Serves /metrics (Prometheus) on this port, in any role; unset: no metrics port. */
+  PHOS_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  /** The metrics port's address: loopback unless a Prometheus elsewhere on a private network scrapes it. */
+  PHOS_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Serves /metrics on the api's own port to `Authorization: Bearer <this>`; unset: not there. */
+  PHOS_METRICS_TOKEN: z.string().min(32, 'PHOS_METRICS_TOKEN must be at least 32 characters').optional(),
   PHOS_DATA_DIR: z.string().min(1).default('.data'),
   DATABASE_URL: optionalUrl,
   REDIS_URL: optionalUrl,

@@ -5,6 +5,7 @@ import { loadEnv } from './env.js';
 import { buildHttpServer } from './http/server.js';
 import { closeConnectionsWhileDraining, drainHttpServer } from './http/shutdown.js';
 import { createLogger, logUnhandled, wantsPrettyLogs } from './logging.js';
+import { serveMetrics } from './ops/metricsServer.js';
 
 // Before anything is written: the embedded database and Redis keep health data in PHOS_DATA_DIR.
 keepNewFilesPrivate();
@@ -20,7 +21,18 @@ const phos = await startPhos(configFromEnv(env, log));
 const http =
   env.PHOS_ROLE === 'worker'
     ? undefined
-    : await buildHttpServer({ phos, log, webDir: env.PHOS_WEB_DIR ?? defaultWebDir, trustProxy: env.PHOS_TRUST_PROXY });
+    : await buildHttpServer({
+        phos,
+        log,
+        webDir: env.PHOS_WEB_DIR ?? defaultWebDir,
+        trustProxy: env.PHOS_TRUST_PROXY,
+        metricsToken: env.PHOS_METRICS_TOKEN,
+      });
+const metricsServer =
+  env.PHOS_METRICS_PORT === undefined
+    ? undefined
+    : await serveMetrics(phos.metrics, { port: env.PHOS_METRICS_PORT, host: env.PHOS_METRICS_HOST, log });
+if (metricsServer) log.info(`metrics at http://${env.PHOS_METRICS_HOST}:${metricsServer.port}/metrics`);
 
 const draining = http ? closeConnectionsWhileDraining(http) : undefined;
 
@@ -65,6 +77,7 @@ async function shutdown(signal: string, exitCode = 0) {
       log.error({ err: error }, 'draining the http server failed');
     }
   }
+  await metricsServer?.close();
   await phos.close({ jobsBy: startedAt + budgetMs - 1500 });
   log.info({ ms: Date.now() - startedAt }, 'shut down');
   process.exit(exitCode);

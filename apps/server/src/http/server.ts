@@ -26,6 +26,8 @@ import {
 import { registerCompression } from './compression.js';
 import { serveEventStreams } from './eventStreams.js';
 import { refuseBatchedAuthMutations } from './signInBatching.js';
+import { bearerMatches, scrapeOrFail } from '../ops/metricsServer.js';
+import { timeRequests } from '../ops/requests.js';
 
 export interface HttpOptions {
   phos: Phos;
@@ -38,9 +40,11 @@ export interface HttpOptions {
   limits?: Partial<HttpLimits>;
   /** The `retry:` each event stream starts with (default: spread over 0.5–2.5 s). */
   reconnectDelayMs?: () => number;
+  /** Serves `/metrics` on this port to a request bearing this token (PHOS_METRICS_TOKEN); none when unset. */
+  metricsToken?: string | undefined;
 }
 
-export async function buildHttpServer({ phos, log, webDir, trustProxy = false, limits, reconnectDelayMs }: HttpOptions) {
+export async function buildHttpServer({ phos, log, webDir, trustProxy = false, limits, reconnectDelayMs, metricsToken }: HttpOptions) {
   const app = Fastify({
     loggerInstance: log,
     genReqId: requestIdOf,
@@ -54,6 +58,7 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
 
   // Everything a request sets off runs in its scope, so a rejection nobody handled names the request.
   app.addHook('onRequest', (request, _reply, done) => workScope.run({ requestId: request.id }, done));
+  timeRequests(app, phos.metrics, new Set(Object.keys(appRouter._def.procedures)));
   await registerHardening(app, appRouter);
   await registerCompression(app);
   refuseBatchedAuthMutations(app, appRouter);
@@ -146,6 +151,21 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
   });
 
   app.get('/healthz', () => ({ status: 'ok' }));
+  if (metricsToken !== undefined) {
+    app.get('/metrics', async (request, reply) => {
+      if (!bearerMatches(request.headers.authorization, metricsToken)) {
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send({ error: { message: 'A bearer token is required' } });
+      }
+      const { status, body } = await scrapeOrFail(phos.metrics, log);
+      return reply
+        .code(status)
+        .type(status === 200 ? phos.metrics.contentType : 'text/plain')
+        .send(body);
+    });
+  }
   app.get('/readyz', async (_request, reply) => {
     const checks = await phos.readiness();
     const ready = checks.database && checks.redis && checks.worker !== false;

@@ -43,6 +43,8 @@ export interface WorkersOptions {
 
 export interface Workers {
   registrations: Worker<RegistrationJobData>;
+  /** The scheduled queues these workers own (sessions, overdue, reconcile), for metrics. */
+  queues: Queue[];
   notifier: Notifier;
   /** Every BullMQ worker stops taking jobs now; they drain side by side, not one after another. */
   stopTakingJobs(): void;
@@ -139,6 +141,7 @@ export async function startWorkers(options: WorkersOptions): Promise<Workers> {
 
     return {
       registrations,
+      queues: [sessionsQueue, overdueQueue, reconcileQueue],
       notifier,
       stopTakingJobs() {
         for (const worker of bullWorkers) void worker.close().catch(() => undefined);

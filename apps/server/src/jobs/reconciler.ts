@@ -72,7 +72,7 @@ async function unfinishedRegistrations(db: Db, sentBefore: Date, limit: number) 
       ),
     );
   return db
-    .select({ id: outbox.id, type: outbox.type, requestId: outbox.requestId })
+    .select({ id: outbox.id, type: outbox.type, requestId: outbox.requestId, createdAt: outbox.createdAt })
     .from(outbox)
     .where(
       and(
@@ -107,7 +107,7 @@ export async function reconcileRegistrations(deps: ReconcileDeps, batchSize = 10
     if (liveStates.has(state)) continue;
     // A failed job keeps its id; it goes, so the new one starts with all its attempts.
     if (state === 'failed') await deps.registrations.remove(row.id);
-    await deps.registrations.add(row.type, registrationJobData(row), { jobId: row.id });
+    await deps.registrations.add(row.type, registrationJobData(row), { jobId: row.id, timestamp: row.createdAt.getTime() });
     deps.log.warn(
       { registrationId: row.id, requestId: row.requestId, job: row.type, previousState: state },
       'stuck registration re-delivered',

@@ -81,7 +81,8 @@ export function deliverRegistrations(queue: Queue<RegistrationJobData>) {
   return async (rows: readonly OutboxRow[]): Promise<void> => {
     const jobs = rows
       .filter((row) => isRegistrationType(row.type))
-      .map((row) => ({ name: row.type, data: registrationJobData(row), opts: { jobId: row.id } }));
+      // Stamped with the commit time, so a job's age (and the registration latency metric) counts from the click.
+      .map((row) => ({ name: row.type, data: registrationJobData(row), opts: { jobId: row.id, timestamp: row.createdAt.getTime() } }));
     if (jobs.length > 0) await queue.addBulk(jobs);
   };
 }

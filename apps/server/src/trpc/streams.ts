@@ -39,12 +39,14 @@ export interface OpenStream {
 }
 
 export interface StreamRegistry {
-  /** Claims one of the session's stream slots on this instance, or throws TOO_MANY_STREAMS. */
-  open(holder: StreamHolder): OpenStream;
+  /** Claims one of the session's stream slots on this instance for `procedure`, or throws TOO_MANY_STREAMS. */
+  open(holder: StreamHolder, procedure?: string): OpenStream;
   /** Ends every stream whose session is no longer live, in one query. */
   check(): Promise<void>;
   /** Open streams on this instance, of one session or of all. */
   openCount(tokenHash?: string): number;
+  /** Open streams on this instance by procedure (`queue.onChange`, …), for metrics. */
+  openByProcedure(): Map<string, number>;
   /**
    * For a shutdown: ends every open stream with SERVER_RESTARTING, which the client takes as
    * "reconnect" (to another instance, from its last event id), and refuses new ones the same way.
@@ -69,7 +71,7 @@ export function createStreamRegistry(options: {
   checkIntervalMs?: number;
 }): StreamRegistry {
   const { db, subscriber, prefix, log, maxPerSession, checkIntervalMs = 1000 } = options;
-  const open = new Map<string, Set<{ holder: StreamHolder; end: (reason: EndReason) => void; close: () => void }>>();
+  const open = new Map<string, Set<{ holder: StreamHolder; procedure: string; end: (reason: EndReason) => void; close: () => void }>>();
   let timer: NodeJS.Timeout | undefined;
   let draining = false;
 
@@ -99,7 +101,7 @@ export function createStreamRegistry(options: {
   const onReady = () => void checker.run();
 
   return {
-    open(holder) {
+    open(holder, procedure = 'unknown') {
       if (draining) throw new AppError('SERVER_RESTARTING');
       const streams = open.get(holder.tokenHash) ?? new Set();
       if (streams.size >= maxPerSession) throw new AppError('TOO_MANY_STREAMS');
@@ -115,6 +117,7 @@ export function createStreamRegistry(options: {
       };
       const entry = {
         holder,
+        procedure,
         close,
         end: (reason: EndReason) => {
           endedBecause ??= reason;
@@ -132,6 +135,11 @@ export function createStreamRegistry(options: {
       };
     },
     check: () => checker.run(),
+    openByProcedure() {
+      const counts = new Map<string, number>();
+      for (const streams of open.values()) for (const { procedure } of streams) counts.set(procedure, (counts.get(procedure) ?? 0) + 1);
+      return counts;
+    },
     openCount(tokenHash) {
       if (tokenHash !== undefined) return open.get(tokenHash)?.size ?? 0;
       let total = 0;

@@ -98,9 +98,9 @@ const requireUser = t.middleware(function requireUser({ ctx, next }) {
  * session does. A context with a user but no session is an in-process caller (tests, scripts):
  * over HTTP a user only ever comes with its session.
  */
-const endWithSession = t.middleware(async function endWithSession({ ctx, type, signal, next }) {
+const endWithSession = t.middleware(async function endWithSession({ ctx, type, path, signal, next }) {
   if (type !== 'subscription' || !ctx.session || !ctx.user) return next();
-  const stream = ctx.services.streams.open({ tokenHash: ctx.session.tokenHash, userId: ctx.user.id, role: ctx.user.role });
+  const stream = ctx.services.streams.open({ tokenHash: ctx.session.tokenHash, userId: ctx.user.id, role: ctx.user.role }, path);
   // A client gone before its stream started would never run the stream's cleanup.
   signal?.addEventListener('abort', stream.close, { once: true });
   const result = await next({ ctx: { services: servicesUntil(ctx.services, stream.signal) } });
