@@ -13,7 +13,9 @@ describe('a worker killed mid-job', () => {
     await onCluster({ apis: 1, workers: 1 }, async (cluster) => {
       const live = await openLiveViews(cluster, 3);
       const [worker] = cluster.workers;
-      const registrations = flood(cluster, { count: 100, perSecond: 10 });
+      // Long enough (40 s) to outlast the crash loop on a busy machine: each crash waits for a job to be
+      // running, and with the flood over and its backlog drained there would be none (failed once in CI).
+      const registrations = flood(cluster, { count: 240, perSecond: 6 });
 
       await registrations.sent(20);
       // A crash loop: killed with a job running, four times, restarted each time.
