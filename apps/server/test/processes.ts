@@ -1,6 +1,12 @@
 /** Test support: Phos as production runs it, `node --import tsx src/main.ts`, in a process of its own. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject, type TestContext } from 'vitest';
+import { deleteRedisKeys, freshDatabase, usesPostgres } from './support.js';
 
 const serverDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -106,6 +112,51 @@ async function startPhosProcess(env: ProcessEnv, ready: RegExp, startTimeoutMs =
     signal(name) {
       child.kill(name);
       return Date.now();
+    },
+  };
+}
+
+/** A database and a Redis prefix that Phos processes of their own share, with what each process needs. */
+export interface SharedBackends {
+  databaseUrl: string;
+  redisUrl: string;
+  prefix: string;
+  /** The environment of one Phos process in `role`, with a data directory of its own. */
+  env: (role: 'api' | 'worker') => ProcessEnv;
+  /** Kills the processes, removes the keys, the database and the data directories. */
+  cleanup: () => Promise<void>;
+}
+
+/**
+ * A fresh database on the test run's PostgreSQL and a fresh Redis prefix, for Phos processes of
+ * their own; skips the test on PGlite or the embedded Redis, which one process holds alone.
+ * `extra` goes into every process's environment.
+ */
+export async function sharedBackends(context: TestContext, extra: ProcessEnv = {}): Promise<SharedBackends> {
+  const redis = inject('redisTarget');
+  context.skip(
+    !usesPostgres || !('url' in redis),
+    'needs DATABASE_URL (a PostgreSQL server) and REDIS_URL: separate Phos processes cannot share PGlite or the private Redis socket of this test run',
+  );
+  const redisUrl = 'url' in redis ? redis.url : '';
+  const database = await freshDatabase();
+  const databaseUrl = 'url' in database.config ? database.config.url : '';
+  const prefix = `phos-test-${randomUUID()}`;
+  const dirs: string[] = [];
+  return {
+    databaseUrl,
+    redisUrl,
+    prefix,
+    env: (role) => {
+      const dir = mkdtempSync(path.join(tmpdir(), `phos-${role}-`));
+      dirs.push(dir);
+      return { PHOS_ROLE: role, PHOS_DATA_DIR: dir, DATABASE_URL: databaseUrl, REDIS_URL: redisUrl, PHOS_REDIS_PREFIX: prefix, ...extra };
+    },
+    cleanup: async () => {
+      killAllPhosProcesses();
+      await deleteRedisKeys({ url: redisUrl }, prefix).catch(() => undefined);
+      await database.drop();
+      for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { REGISTRATIONS_QUEUE, type RegistrationJobData } from '../src/jobs/registrations.js';
-import { killAllPhosProcesses, startPhosApi, startPhosWorker } from './processes.js';
-import { deleteRedisKeys, eventually, freshDatabase, patientInput, usesPostgres } from './support.js';
+import { killAllPhosProcesses, sharedBackends, startPhosApi, startPhosWorker } from './processes.js';
+import { eventually, patientInput } from './support.js';
 
 afterAll(killAllPhosProcesses);
 
@@ -28,29 +25,11 @@ describe('one request id from click to push (issue 10)', () => {
     'a registration sent with X-Request-Id carries it to the outbox row, the job, the api and worker logs, and its events',
     { timeout: 300_000 },
     async (context) => {
-      const redis = inject('redisTarget');
-      context.skip(
-        !usesPostgres || !('url' in redis),
-        'needs DATABASE_URL (a PostgreSQL server) and REDIS_URL: separate Phos processes cannot share PGlite or the private Redis socket of this test run',
-      );
-      const redisUrl = 'url' in redis ? redis.url : '';
-      const database = await freshDatabase();
-      const databaseUrl = 'url' in database.config ? database.config.url : '';
-      const prefix = `phos-test-${randomUUID()}`;
-      const dirs: string[] = [];
-      const env = (role: 'api' | 'worker') => {
-        const dir = mkdtempSync(path.join(tmpdir(), 'phos-request-id-'));
-        dirs.push(dir);
-        return {
-          PHOS_ROLE: role,
-          PHOS_DATA_DIR: dir,
-          DATABASE_URL: databaseUrl,
-          REDIS_URL: redisUrl,
-          PHOS_REDIS_PREFIX: prefix,
-          PHOS_ADMIN_EMAIL: 'request-id-admin@example.com',
-          PHOS_ADMIN_PASSWORD: 'Quartz-Plover-Mangrove-81',
-        };
-      };
+      const backends = await sharedBackends(context, {
+        PHOS_ADMIN_EMAIL: 'request-id-admin@example.com',
+        PHOS_ADMIN_PASSWORD: 'Quartz-Plover-Mangrove-81',
+      });
+      const { databaseUrl, redisUrl, prefix, env } = backends;
       const client = new pg.Client({ connectionString: databaseUrl });
       const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
       const queue = new Queue<RegistrationJobData>(REGISTRATIONS_QUEUE, { connection, prefix });
@@ -97,12 +76,9 @@ describe('one request id from click to push (issue 10)', () => {
         expect(events.map((event) => event.type)).toEqual(['patient.created', 'queue.entry.added']);
       } finally {
         await queue.close();
-        await deleteRedisKeys(redis, prefix);
         connection.disconnect();
         await client.end().catch(() => undefined);
-        killAllPhosProcesses();
-        await database.drop();
-        for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+        await backends.cleanup();
       }
     },
   );

@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import pg from 'pg';
-import { afterAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { activeStatuses, type QueueChange, type QueueEntry, type QueueStatus, type Visit } from '@phos/shared';
-import { killAllPhosProcesses, startPhosApi, startPhosWorker } from './processes.js';
+import { killAllPhosProcesses, sharedBackends, startPhosApi, startPhosWorker } from './processes.js';
 import { signInOverHttp } from './security/http-support.js';
 import { serverSentEvents, type ServerSentEvent } from './sse.js';
-import { deleteRedisKeys, eventually, freshDatabase, patientInput, usesPostgres } from './support.js';
+import { eventually, patientInput } from './support.js';
 
 afterAll(killAllPhosProcesses);
 
@@ -98,31 +95,13 @@ describe('scale-out: two apis and two workers on one PostgreSQL and one Redis (i
     'a clinician on api A sees every queue change made through api B once, in event-log order, and ends with what queue.list answers; a patient on A sees the stage change made through B',
     { timeout: 420_000 },
     async (context) => {
-      const redis = inject('redisTarget');
-      context.skip(
-        !usesPostgres || !('url' in redis),
-        'needs DATABASE_URL (a PostgreSQL server) and REDIS_URL: separate Phos processes cannot share PGlite or the private Redis socket of this test run',
-      );
-      const redisUrl = 'url' in redis ? redis.url : '';
-      const database = await freshDatabase();
-      const databaseUrl = 'url' in database.config ? database.config.url : '';
-      const prefix = `phos-test-${randomUUID()}`;
       const admin = { email: 'scale-out-admin@example.com', password: 'Quartz-Plover-Mangrove-81' };
-      const dirs: string[] = [];
-      const env = (role: 'api' | 'worker') => {
-        const dir = mkdtempSync(path.join(tmpdir(), 'phos-scale-out-'));
-        dirs.push(dir);
-        return {
-          PHOS_ROLE: role,
-          PHOS_DATA_DIR: dir,
-          DATABASE_URL: databaseUrl,
-          REDIS_URL: redisUrl,
-          PHOS_REDIS_PREFIX: prefix,
-          PHOS_ADMIN_EMAIL: admin.email,
-          PHOS_ADMIN_PASSWORD: admin.password,
-          PHOS_REGISTER_MAX_PER_ADDRESS: '1000',
-        };
-      };
+      const backends = await sharedBackends(context, {
+        PHOS_ADMIN_EMAIL: admin.email,
+        PHOS_ADMIN_PASSWORD: admin.password,
+        PHOS_REGISTER_MAX_PER_ADDRESS: '1000',
+      });
+      const { databaseUrl, env } = backends;
       const streams: Stream[] = [];
       try {
         // All at once, as a deploy starts them: Phos's start-up lock lets one migrate and create the Admin.
@@ -239,10 +218,7 @@ describe('scale-out: two apis and two workers on one PostgreSQL and one Redis (i
         expect(last.clinicianName).toContain('Clinician');
       } finally {
         for (const stream of streams) stream.close();
-        killAllPhosProcesses();
-        await deleteRedisKeys({ url: redisUrl }, prefix).catch(() => undefined);
-        await database.drop();
-        for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+        await backends.cleanup();
       }
     },
   );

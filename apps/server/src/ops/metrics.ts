@@ -66,29 +66,31 @@ export function createMetrics(sources: MetricsSources): Metrics {
     registers: [registry],
   });
 
+  /** The outbox's backlog, read once per scrape for both of its gauges. */
+  let backlog: Promise<{ unsent: number; age: number | null } | undefined> | null = null;
+  const readBacklog = () =>
+    (backlog ??= db
+      .select({
+        unsent: sql<number>`count(*)::int`,
+        age: sql<number | null>`extract(epoch from now() - min(${outbox.createdAt}))::float8`,
+      })
+      .from(outbox)
+      .where(sql`${outbox.sentAt} is null`)
+      .then(([row]) => row));
   new Gauge({
     name: 'phos_outbox_unsent',
     help: 'Outbox rows committed and not yet handed to the job queue',
     registers: [registry],
     async collect() {
-      const [row] = await db
-        .select({ unsent: sql<number>`count(*)::int` })
-        .from(outbox)
-        .where(sql`${outbox.sentAt} is null`);
-      this.set(row?.unsent ?? 0);
+      this.set((await readBacklog())?.unsent ?? 0);
     },
   });
-
   new Gauge({
     name: 'phos_outbox_oldest_unsent_age_seconds',
     help: 'Age of the oldest outbox row not yet handed to the job queue (0 when none)',
     registers: [registry],
     async collect() {
-      const [row] = await db
-        .select({ age: sql<number | null>`extract(epoch from now() - min(${outbox.createdAt}))::float8` })
-        .from(outbox)
-        .where(sql`${outbox.sentAt} is null`);
-      this.set(row?.age ?? 0);
+      this.set((await readBacklog())?.age ?? 0);
     },
   });
 
@@ -183,6 +185,13 @@ export function createMetrics(sources: MetricsSources): Metrics {
       });
       worker.on('failed', (job) => jobs.inc({ outcome: job && job.finishedOn === undefined ? 'failed' : 'failed_for_good' }));
     },
-    scrape: () => registry.metrics(),
+    async scrape() {
+      backlog = null;
+      try {
+        return await registry.metrics();
+      } finally {
+        backlog = null;
+      }
+    },
   };
 }
