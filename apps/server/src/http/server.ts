@@ -25,6 +25,7 @@ import {
 } from './hardening.js';
 import { registerCompression } from './compression.js';
 import { serveEventStreams } from './eventStreams.js';
+import { mountQueuesBoard } from './queuesBoard.js';
 import { refuseBatchedAuthMutations } from './signInBatching.js';
 import { bearerMatches, scrapeOrFail } from '../ops/metricsServer.js';
 import { timeRequests } from '../ops/requests.js';
@@ -148,6 +149,14 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
       allowMethodOverride: true,
       onError,
     } satisfies FastifyTRPCPluginOptions<AppRouter>['trpcOptions'],
+  });
+
+  await mountQueuesBoard(app, {
+    queues: [phos.queue],
+    userOf: async (request) => {
+      const token = request.cookies[sessionCookieName(request.protocol === 'https')];
+      return token ? ((await resolveSessionOf(token, false))?.user ?? null) : null;
+    },
   });
 
   app.get('/healthz', () => ({ status: 'ok' }));
