@@ -62,15 +62,18 @@ describe('walk-ins and duplicates', () => {
     onTestFinished(() => worker.resume());
     const person = (lastName: string) => ({ firstName: 'Batch', lastName, dateOfBirth: '1980-05-06' });
     const ids = await db().transaction(async (tx) => [
-      await registerWalkIn(tx, person('Batchone'), { registeredBy: provider.id, requestId: null }),
-      await registerWalkIn(tx, person('Batchtwo'), { registeredBy: provider.id, requestId: null }),
+      await registerWalkIn(tx, person('Batchone'), { registeredBy: provider.id, requestId: 'request-Batchone' }),
+      await registerWalkIn(tx, person('Batchtwo'), { registeredBy: provider.id, requestId: 'request-Batchtwo' }),
       // Registered by nobody Phos knows: its job cannot name the identity verifier.
-      await registerWalkIn(tx, person('Batchorphan'), { registeredBy: randomUUID(), requestId: null }),
-      await registerWalkIn(tx, person('Batchthree'), { registeredBy: provider.id, requestId: null }),
+      await registerWalkIn(tx, person('Batchorphan'), { registeredBy: randomUUID(), requestId: 'request-Batchorphan' }),
+      await registerWalkIn(tx, person('Batchthree'), { registeredBy: provider.id, requestId: 'request-Batchthree' }),
     ]);
     const handle = registrationProcessor({ db: db(), log: silentLogger, announce: () => Promise.resolve() });
     // The first runs at once; the three that arrive while it runs are the next batch.
-    const results = await Promise.allSettled(ids.map((registrationId) => handle('walk_in.registered', { registrationId })));
+    const requestIds = ['request-Batchone', 'request-Batchtwo', 'request-Batchorphan', 'request-Batchthree'];
+    const results = await Promise.allSettled(
+      ids.map((registrationId, index) => handle('walk_in.registered', { registrationId, requestId: requestIds[index] })),
+    );
 
     expect(results.map((result) => (result.status === 'fulfilled' ? result.value : 'failed'))).toEqual([
       'patient-created',
@@ -89,12 +92,14 @@ describe('walk-ins and duplicates', () => {
     // One transaction for the batch: its events carry the same commit-time clock.
     const batchIds = [ids[1]!, ids[3]!];
     const batched = await db()
-      .select({ occurredAt: eventLog.occurredAt })
+      .select({ occurredAt: eventLog.occurredAt, requestId: sql<string>`${eventLog.metadata}->>'requestId'`, lastName: patients.lastName })
       .from(eventLog)
       .innerJoin(patients, eq(patients.id, sql`(${eventLog.payload}->>'patientId')::uuid`))
       .where(inArray(patients.registrationId, batchIds));
     expect(batched).toHaveLength(2);
     expect(new Set(batched.map((row) => row.occurredAt.getTime())).size).toBe(1);
+    // Yet each event names the request that registered its own walk-in.
+    for (const row of batched) expect(row.requestId).toBe(`request-${row.lastName}`);
 
     // Run again, together: nothing changes.
     expect(await Promise.all(batchIds.map((registrationId) => handle('walk_in.registered', { registrationId })))).toEqual([
