@@ -31,15 +31,15 @@ const serverModules = {
   // ops but the edges that serve it.
   ops: ['db', 'outbox', 'events', 'jobs', 'kernel'],
   // The process-wide services; the one transport type it names is the open-streams registry.
-  services: ['db', 'events', 'identity', 'queue', 'trpc', 'kernel'],
-  trpc: ['db', 'events', 'identity', 'patients', 'queue', 'care-plans', 'notifications', 'audit', 'services', 'kernel'],
+  services: ['db', 'events', 'identity', 'queue', 'ops', 'trpc', 'kernel'],
+  trpc: ['db', 'events', 'identity', 'patients', 'queue', 'care-plans', 'notifications', 'audit', 'ops', 'services', 'kernel'],
   app: ['db', 'redis', 'outbox', 'events', 'identity', 'queue', 'jobs', 'ops', 'trpc', 'services', 'kernel'],
   http: ['app', 'trpc', 'identity', 'ops', 'env', 'kernel'],
   entry: ['app', 'http', 'identity', 'patients', 'ops', 'env', 'kernel'],
 };
 /** The modules that are single files at the root of src/ (the plugin's elements are folders). */
 const singleFiles = {
-  kernel: ['errors.ts', 'coalesce.ts', 'data-dir.ts', 'logging.ts', 'shutdown.ts'],
+  kernel: ['errors.ts', 'coalesce.ts', 'data-dir.ts', 'logging.ts', 'shutdown.ts', 'trace-context.ts'],
   env: ['env.ts'],
   services: ['services.ts'],
   app: ['app.ts'],

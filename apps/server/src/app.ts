@@ -16,6 +16,7 @@ import { connectBlocking, connectBounded, connectFailFast, type RedisTarget } fr
 import { startEmbeddedRedis } from './redis/embedded.js';
 import { createErrorReporter, errorCode } from './logging.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
+import { createOperations } from './ops/operations.js';
 import type { Services } from './services.js';
 import { createShutdown } from './shutdown.js';
 import { createStreamRegistry, publishRevoked } from './trpc/streams.js';
@@ -328,6 +329,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       },
       sessionPolicy: config.sessionPolicy ?? defaultSessionPolicy,
       streams,
+      operations: createOperations({ db, registrations: queue, queues: [queue, ...(workers?.queues ?? [])], log }),
       signIn,
       sessionsRevoked: () => {
         void streams.check();

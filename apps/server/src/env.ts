@@ -136,6 +136,25 @@ const envSchema = z.object({
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   /** Set by CI systems; with LOG_FORMAT=auto, logs stay JSON there. */
   CI: z.string().optional(),
+  /**
+   * OpenTelemetry, by the standard variables (ops/tracing.ts): traces are exported only when an
+   * OTLP endpoint is set (or OTEL_TRACES_EXPORTER asks for `otlp` or `console`). The SDK reads
+   * the other standard ones itself (OTEL_EXPORTER_OTLP_HEADERS, OTEL_TRACES_SAMPLER, …).
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  /** The traces endpoint in full (`…/v1/traces`); wins over OTEL_EXPORTER_OTLP_ENDPOINT. */
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl,
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.preprocess(
+    (value) => (value === '' ? undefined : value),
+    z.literal('http/protobuf', { error: 'Phos exports OTLP as http/protobuf only' }).optional(),
+  ),
+  OTEL_TRACES_EXPORTER: z.preprocess((value) => (value === '' ? undefined : value), z.enum(['otlp', 'console', 'none']).optional()),
+  /** `phos-<role>` when unset. */
+  OTEL_SERVICE_NAME: z.preprocess((value) => (value === '' ? undefined : value), z.string().max(200).optional()),
+  OTEL_SDK_DISABLED: z
+    .enum(['true', 'false', ''])
+    .optional()
+    .transform((value) => value === 'true'),
 });
 
 export type Env = z.infer<typeof envSchema>;

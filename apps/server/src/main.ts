@@ -6,6 +6,7 @@ import { buildHttpServer } from './http/server.js';
 import { closeConnectionsWhileDraining, drainHttpServer } from './http/shutdown.js';
 import { createLogger, logUnhandled, wantsPrettyLogs } from './logging.js';
 import { serveMetrics } from './ops/metricsServer.js';
+import { startTracing, tracingConfigFromEnv } from './ops/tracing.js';
 
 // Before anything is written: the embedded database and Redis keep health data in PHOS_DATA_DIR.
 keepNewFilesPrivate();
@@ -17,6 +18,10 @@ const log = createLogger({ level: env.LOG_LEVEL, base: { service: 'phos', runs: 
 logUnhandled(log, () => void shutdown('uncaughtException', 1).catch(() => process.exit(1)));
 const defaultWebDir = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
+// Before Phos connects, so its first queries and commands are traced; unset, nothing is loaded.
+const tracingConfig = tracingConfigFromEnv(env);
+const tracing = tracingConfig ? await startTracing(tracingConfig) : undefined;
+if (tracingConfig) log.info({ serviceName: tracingConfig.serviceName }, 'tracing is on');
 const phos = await startPhos(configFromEnv(env, log));
 const http =
   env.PHOS_ROLE === 'worker'
@@ -27,6 +32,7 @@ const http =
         webDir: env.PHOS_WEB_DIR ?? defaultWebDir,
         trustProxy: env.PHOS_TRUST_PROXY,
         metricsToken: env.PHOS_METRICS_TOKEN,
+        tracing,
       });
 const metricsServer =
   env.PHOS_METRICS_PORT === undefined
@@ -79,6 +85,7 @@ async function shutdown(signal: string, exitCode = 0) {
   }
   await metricsServer?.close();
   await phos.close({ jobsBy: startedAt + budgetMs - 1500 });
+  await tracing?.shutdown().catch((error: unknown) => log.warn({ err: error }, 'could not send the last spans'));
   log.info({ ms: Date.now() - startedAt }, 'shut down');
   process.exit(exitCode);
 }

@@ -3,6 +3,7 @@ import type { Db } from './db/client.js';
 import type { EventHub } from './events/hub.js';
 import type { SessionPolicy } from './identity/sessions.js';
 import type { SignInGuard } from './identity/throttle.js';
+import type { Operations } from './ops/operations.js';
 import type { VisitBoard } from './queue/board.js';
 // The registry of open streams is the one transport piece here: it ends SSE streams when their session ends.
 import type { StreamRegistry } from './trpc/streams.js';
@@ -24,6 +25,8 @@ export interface Services {
   sessionPolicy: SessionPolicy;
   /** This instance's open streams, each ended when its session ends. */
   streams: StreamRegistry;
+  /** The pipeline's health and the failed registrations an Admin retries or discards. */
+  operations: Operations;
   /** After sessions were deleted or their user disabled or re-roled: every api instance ends their streams now. Never throws. */
   sessionsRevoked: () => void;
 }

@@ -18,6 +18,7 @@ import { useTRPC } from './trpc';
 const AccountPage = lazy(() => import('./pages/AccountPage').then((module) => ({ default: module.AccountPage })));
 const AdminAccountsPage = lazy(() => import('./pages/AdminAccountsPage').then((module) => ({ default: module.AdminAccountsPage })));
 const AdminAuditPage = lazy(() => import('./pages/AdminAuditPage').then((module) => ({ default: module.AdminAuditPage })));
+const AdminOperationsPage = lazy(() => import('./pages/AdminOperationsPage').then((module) => ({ default: module.AdminOperationsPage })));
 const AdminPage = lazy(() => import('./pages/AdminPage').then((module) => ({ default: module.AdminPage })));
 const LoginPage = lazy(() => import('./pages/LoginPage').then((module) => ({ default: module.LoginPage })));
 const RegisterPage = lazy(() => import('./pages/RegisterPage').then((module) => ({ default: module.RegisterPage })));
@@ -69,6 +70,7 @@ export function App() {
                   element={<RequireRole roles={['Admin']}>{(user) => <AdminAccountsPage user={user} />}</RequireRole>}
                 />
                 <Route path="/admin/audit" element={<RequireRole roles={['Admin']}>{() => <AdminAuditPage />}</RequireRole>} />
+                <Route path="/admin/operations" element={<RequireRole roles={['Admin']}>{() => <AdminOperationsPage />}</RequireRole>} />
                 <Route path="*" element={<NotFoundPage />} />
               </Routes>
             </Suspense>

@@ -39,6 +39,8 @@ export const appErrorCodes = {
    * registration is idempotent, a staff move carries its version).
    */
   UNAVAILABLE: 'SERVICE_UNAVAILABLE',
+  /** A failed registration job was retried or discarded by someone else, or succeeded meanwhile. */
+  NOT_FAILED: 'CONFLICT',
   /** Anything unexpected: the caller is told only the request id. */
   INTERNAL: 'INTERNAL_SERVER_ERROR',
 } as const;
@@ -71,5 +73,6 @@ export const appErrorMessages: Record<AppErrorCode, string> = {
   SERVER_RESTARTING: 'This server is restarting. Reconnecting…',
   BUSY: "The clinic's records are busy; try again",
   UNAVAILABLE: "The clinic's records can't be reached right now. Try again in a moment.",
+  NOT_FAILED: 'This registration is no longer failed: someone retried or discarded it',
   INTERNAL: 'Something went wrong',
 };

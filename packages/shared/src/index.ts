@@ -5,6 +5,7 @@ export * from './errors.js';
 export * from './events.js';
 export * from './fields.js';
 export * from './notifications.js';
+export * from './operations.js';
 export * from './passwords.js';
 export * from './patients.js';
 export * from './queue.js';

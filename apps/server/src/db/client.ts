@@ -57,6 +57,25 @@ export function isDatabaseBusy(error: unknown): boolean {
 }
 
 /**
+ * SQLSTATEs of data the database refuses whatever the moment: a value out of range or malformed
+ * (class 22), a not-null or check constraint (23502, 23514). Running the same work again fails
+ * the same way until someone changes the data or the rule. A unique or foreign-key violation is
+ * not here: a concurrent writer can cause it, and the next attempt sees the other's row.
+ */
+function isRefusedState(code: string): boolean {
+  return code.startsWith('22') || code === '23502' || code === '23514';
+}
+
+/** True for a database error that retrying cannot fix, whether raw or wrapped by drizzle as the query's cause. */
+export function isRefusedByDatabase(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 4; current = current.cause, depth++) {
+    const { code } = current as { code?: unknown };
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && isRefusedState(code)) return true;
+  }
+  return false;
+}
+
+/**
  * SQLSTATEs of a server that went away or would not take the connection: an administrator or a
  * crash ended the session (57P01–57P03), a connection exception (class 08), or no slots (53300).
  */

@@ -1,9 +1,11 @@
 import { EventEmitter } from 'node:events';
+import type { Context, Span } from '@opentelemetry/api';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client.js';
 import { coalesce } from '../coalesce.js';
 import { createErrorReporter } from '../logging.js';
+import { contextOf, parentOf, startSpan } from '../trace-context.js';
 import { AppError } from '../errors.js';
 import { headEventId, readEventsAfter, type LogPage } from './log.js';
 import { createUnreadableEvents, type UnreadableEvents } from './unreadable.js';
@@ -29,7 +31,12 @@ export interface EventHub {
   pump(): Promise<void>;
   /** What this process skipped, shared by its hub, its subscriptions and its notifier. */
   readonly unreadable: UnreadableEvents;
+  /** The span that pushed a recent traced event (by id), for the streams that write it to be its children. */
+  traceOf(eventId: string): Context | undefined;
 }
+
+/** How many recently pushed events' trace contexts the hub keeps for its streams to find. */
+const TRACED_EVENTS_KEPT = 1000;
 
 export function eventsChannel(prefix: string): string {
   return `${prefix}:events`;
@@ -60,16 +67,42 @@ export function createEventHub(options: {
   emitter.setMaxListeners(0);
   let cursor = 0n;
   let timer: NodeJS.Timeout | undefined;
+  /** Only events that carry a traceparent (tracing on) come here; oldest first. */
+  const traced = new Map<string, Context>();
+
+  /**
+   * A span per traced event, from the read of its page (`startTime`) until it is handed to every
+   * listener, under the span that appended it. One per event, however many streams write it.
+   */
+  function startPushSpans(page: LogPage, startTime: number): Span[] | undefined {
+    let spans: Span[] | undefined;
+    for (const event of page.events) {
+      if (event.meta.traceparent === undefined) continue;
+      const id = event.id.toString();
+      const span = startSpan(
+        'push event',
+        { startTime, attributes: { 'phos.event.id': id, 'phos.event.type': event.type, 'phos.listeners': emitter.listenerCount(BATCH) } },
+        contextOf(event.meta.traceparent),
+      );
+      traced.set(id, parentOf(span));
+      if (traced.size > TRACED_EVENTS_KEPT) traced.delete(traced.keys().next().value ?? id);
+      (spans ??= []).push(span);
+    }
+    return spans;
+  }
 
   // Reads and emits every event, listeners or not: skipping ahead to the head while nobody
   // listens could pass over an event a subscription starting at that moment has not replayed.
   async function readNew(): Promise<void> {
     for (;;) {
+      const readAt = Date.now();
       const page = await readEventsAfter(db, cursor, { limit: 500 });
       if (page.lastId === cursor) return;
       unreadable.record(page.unreadable);
       cursor = page.lastId;
+      const pushes = startPushSpans(page, readAt);
       emitter.emit(BATCH, page);
+      if (pushes) for (const span of pushes) span.end();
     }
   }
 
@@ -101,6 +134,7 @@ export function createEventHub(options: {
     unreadable,
     listen: (signal) => listenBounded(emitter, signal, maxBacklogPages),
     listenerCount: () => emitter.listenerCount(BATCH),
+    traceOf: (eventId) => traced.get(eventId),
   };
 }
 

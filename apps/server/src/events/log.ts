@@ -1,6 +1,7 @@
 import { and, asc, gt, lte, sql } from 'drizzle-orm';
 import { domainEvents, type DomainEvent } from '@phos/shared';
 import type { Db } from '../db/client.js';
+import { inChildSpan } from '../trace-context.js';
 import { readEventMeta, type EventMeta } from './meta.js';
 import { eventLog, eventStreams } from './schema.js';
 
@@ -78,11 +79,14 @@ export async function commitAndAnnounce<T extends { events: readonly NewEvent[] 
   work: (tx: Db) => Promise<T>,
   meta: EventMeta = {},
 ): Promise<T> {
-  const { result, lastEventId } = await services.db.transaction(async (tx) => {
-    const result = await work(tx);
-    // Last, so nothing but the commit follows the counter lock.
-    return { result, lastEventId: result.events.length > 0 ? await appendEvents(tx, result.events, meta) : null };
-  });
+  // A span of its own when traced (a job's, a request's), so the trace shows the transaction whole.
+  const { result, lastEventId } = await inChildSpan('commit events', {}, () =>
+    services.db.transaction(async (tx) => {
+      const result = await work(tx);
+      // Last, so nothing but the commit follows the counter lock.
+      return { result, lastEventId: result.events.length > 0 ? await appendEvents(tx, result.events, meta) : null };
+    }),
+  );
   if (lastEventId !== null) await services.announce(lastEventId);
   return result;
 }

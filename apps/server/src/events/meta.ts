@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TRACEPARENT_PATTERN } from '../trace-context.js';
 
 /**
  * Where an event came from, kept beside it in the log: ids only, never health data. The request
@@ -9,6 +10,8 @@ export const eventMetaSchema = z.object({
   requestId: z.string().max(200).optional(),
   /** The event this one was made from, by a consumer of the log (the notifier). */
   causedBy: z.string().max(20).optional(),
+  /** The span that appended it (tracing on): the hub's push of the event continues that trace. */
+  traceparent: z.string().regex(TRACEPARENT_PATTERN).optional(),
 });
 export type EventMeta = z.infer<typeof eventMetaSchema>;
 

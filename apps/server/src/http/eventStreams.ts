@@ -11,6 +11,7 @@ import {
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { inSpan, linksToActive } from '../trace-context.js';
 import type { Context } from '../trpc/context.js';
 import { isTrpcRequest, proceduresOf } from './hardening.js';
 
@@ -236,6 +237,8 @@ export function serveEventStreams(
             Math.max(250, config.pingIntervalMs / 4),
           );
     const iterator = iterable[Symbol.asyncIterator]();
+    // Tracing on: each write of a traced event is a span under the hub's push of it, linked to this stream's request.
+    const links = linksToActive();
     // As tRPC's producer: a reconnect's id is the stream's until a tracked value replaces it.
     let lastEventId = requestedId && !/[\0\n\r]/.test(requestedId) ? requestedId : null;
     try {
@@ -250,7 +253,13 @@ export function serveEventStreams(
         if (isTrackedEnvelope(value)) {
           const [id, data] = value;
           lastEventId = String(id);
-          await write(res, trackedBlock(lastEventId, data, serialize), closed);
+          const bytes = trackedBlock(lastEventId, data, serialize);
+          const pushed = ctx.services.hub.traceOf(lastEventId);
+          if (pushed === undefined) await write(res, bytes, closed);
+          else {
+            const attributes = { 'phos.event.id': lastEventId, 'rpc.method': path };
+            await inSpan('sse write', { attributes, links }, pushed, () => write(res, bytes, closed));
+          }
         } else if (lastEventId === null) {
           await write(res, block({ data: serialiseOnce(value, serialize) }), closed);
         } else {

@@ -29,6 +29,7 @@ import { mountQueuesBoard } from './queuesBoard.js';
 import { refuseBatchedAuthMutations } from './signInBatching.js';
 import { bearerMatches, scrapeOrFail } from '../ops/metricsServer.js';
 import { timeRequests } from '../ops/requests.js';
+import type { Tracing } from '../ops/tracing.js';
 
 export interface HttpOptions {
   phos: Phos;
@@ -43,9 +44,20 @@ export interface HttpOptions {
   reconnectDelayMs?: () => number;
   /** Serves `/metrics` on this port to a request bearing this token (PHOS_METRICS_TOKEN); none when unset. */
   metricsToken?: string | undefined;
+  /** OpenTelemetry, when started (ops/tracing.ts): its Fastify plugin traces every request. */
+  tracing?: Tracing | undefined;
 }
 
-export async function buildHttpServer({ phos, log, webDir, trustProxy = false, limits, reconnectDelayMs, metricsToken }: HttpOptions) {
+export async function buildHttpServer({
+  phos,
+  log,
+  webDir,
+  trustProxy = false,
+  limits,
+  reconnectDelayMs,
+  metricsToken,
+  tracing,
+}: HttpOptions) {
   const app = Fastify({
     loggerInstance: log,
     genReqId: requestIdOf,
@@ -57,6 +69,8 @@ export async function buildHttpServer({ phos, log, webDir, trustProxy = false, l
     ...serverLimits({ ...defaultHttpLimits, ...limits }),
   });
 
+  // First, so every hook and route after it runs in the request's span.
+  if (tracing) await app.register(tracing.fastifyPlugin());
   // Everything a request sets off runs in its scope, so a rejection nobody handled names the request.
   app.addHook('onRequest', (request, _reply, done) => workScope.run({ requestId: request.id }, done));
   timeRequests(app, phos.metrics, new Set(Object.keys(appRouter._def.procedures)));

@@ -77,6 +77,7 @@ async function unfinishedRegistrations(db: Db, sentBefore: Date, limit: number) 
     .where(
       and(
         inArray(outbox.type, [...registrationTypes]),
+        isNull(outbox.discardedAt),
         lt(outbox.sentAt, sentBefore),
         gt(outbox.sentAt, new Date(sentBefore.getTime() - LOOK_BACK_MS)),
         notExists(hasOwnEntry),
@@ -94,10 +95,20 @@ async function unfinishedRegistrations(db: Db, sentBefore: Date, limit: number) 
     .limit(limit);
 }
 
+/** The job's data names the row's registration and request, as the relay wrote it (a trace context aside). */
+function carriesRow(data: unknown, expected: RegistrationJobData): boolean {
+  if (typeof data !== 'object' || data === null) return false;
+  const { registrationId, requestId } = data as Partial<Record<keyof RegistrationJobData, unknown>>;
+  return registrationId === expected.registrationId && requestId === expected.requestId;
+}
+
 /**
- * Re-delivers registrations that were sent but whose job is gone (Redis lost it, or it was
- * removed) or failed for good: the outbox row is the truth, the job only a delivery of it.
- * The new job is built from the row, so malformed job data is mended too. Returns how many.
+ * Re-delivers registrations that were sent but whose delivery broke: the job is gone (Redis lost
+ * it, or it was removed) or failed with data that is not its row's. The outbox row is the truth,
+ * the job only a delivery of it, so the new job is built from the row. A job that failed for good
+ * with its right data failed on the registration itself: retrying it on a timer would fail again,
+ * so it waits on the Operations page for an Admin, who fixes the cause, then retries or discards it.
+ * Returns how many it re-delivered.
  */
 export async function reconcileRegistrations(deps: ReconcileDeps, batchSize = 100): Promise<number> {
   const rows = await unfinishedRegistrations(deps.db, new Date(Date.now() - deps.graceMs), batchSize);
@@ -105,9 +116,14 @@ export async function reconcileRegistrations(deps: ReconcileDeps, batchSize = 10
   for (const row of rows) {
     const state = await deps.registrations.getJobState(row.id);
     if (liveStates.has(state)) continue;
-    // A failed job keeps its id; it goes, so the new one starts with all its attempts.
-    if (state === 'failed') await deps.registrations.remove(row.id);
-    await deps.registrations.add(row.type, registrationJobData(row), { jobId: row.id, timestamp: row.createdAt.getTime() });
+    const data = registrationJobData(row);
+    if (state === 'failed') {
+      const job = await deps.registrations.getJob(row.id);
+      if (job && carriesRow(job.data, data)) continue;
+      // Its id is the registration's; it goes, so the new job starts with all its attempts.
+      await deps.registrations.remove(row.id);
+    }
+    await deps.registrations.add(row.type, data, { jobId: row.id, timestamp: row.createdAt.getTime() });
     deps.log.warn(
       { registrationId: row.id, requestId: row.requestId, job: row.type, previousState: state },
       'stuck registration re-delivered',

@@ -1,9 +1,10 @@
+import { SpanKind } from '@opentelemetry/api';
 import { Queue, UnrecoverableError, Worker, type Job, type WorkerOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { DomainEvent, StaffRef, WalkInRegisteredV1 } from '@phos/shared';
-import { isDatabaseBusy, type Db } from '../db/client.js';
+import { isDatabaseBusy, isRefusedByDatabase, type Db } from '../db/client.js';
 import { commitAndAnnounce, type NewEvent } from '../events/log.js';
 import type { EventMeta } from '../events/meta.js';
 import { readOutbox, readOutboxes } from '../outbox/outbox.js';
@@ -19,6 +20,17 @@ import {
 } from '../patients/patients.js';
 import { activeEntryForPatient } from '../queue/entries.js';
 import { addManyToQueue, addToQueue, type Arrival } from '../queue/transitions.js';
+import {
+  activeTraceparent,
+  contextOf,
+  inSpan,
+  parentOf,
+  spanFailed,
+  startSpan,
+  traceparentOf,
+  TRACEPARENT_PATTERN,
+  withParent,
+} from '../trace-context.js';
 
 export const REGISTRATIONS_QUEUE = 'registrations';
 
@@ -30,13 +42,24 @@ function isRegistrationType(type: string): type is RegistrationType {
   return (registrationTypes as readonly string[]).includes(type);
 }
 
-/** Ids only: BullMQ keeps job data in clear text in Redis. The request id is the one that wrote the registration. */
-const jobData = z.object({ registrationId: z.uuid(), requestId: z.string().max(200).optional() });
+/**
+ * Ids only: BullMQ keeps job data in clear text in Redis. The request id is the one that wrote the
+ * registration; the traceparent (tracing on) is its delivery's span, which the job's span continues.
+ */
+const jobData = z.object({
+  registrationId: z.uuid(),
+  requestId: z.string().max(200).optional(),
+  traceparent: z.string().regex(TRACEPARENT_PATTERN).optional(),
+});
 export type RegistrationJobData = z.infer<typeof jobData>;
 
-/** A registration's job data, from its outbox row. */
-export function registrationJobData(row: Pick<OutboxRow, 'id' | 'requestId'>): RegistrationJobData {
-  return row.requestId === null ? { registrationId: row.id } : { registrationId: row.id, requestId: row.requestId };
+/** A registration's job data, from its outbox row (and the trace context its job runs in, if traced). */
+export function registrationJobData(row: Pick<OutboxRow, 'id' | 'requestId'>, traceparent?: string): RegistrationJobData {
+  return {
+    registrationId: row.id,
+    ...(row.requestId === null ? {} : { requestId: row.requestId }),
+    ...(traceparent === undefined ? {} : { traceparent }),
+  };
 }
 
 export interface RegistrationDeps {
@@ -76,14 +99,45 @@ export function createRegistrationsQueue(connection: Redis, prefix: string): Que
   });
 }
 
-/** The relay's delivery: one job per outbox row, its id the outbox id, so redelivery is a no-op. */
+/**
+ * The relay's delivery: one job per outbox row, its id the outbox id, so redelivery is a no-op.
+ * A row written in a trace is sent in a span of that trace, and its job carries that span's context.
+ */
 export function deliverRegistrations(queue: Queue<RegistrationJobData>) {
   return async (rows: readonly OutboxRow[]): Promise<void> => {
-    const jobs = rows
-      .filter((row) => isRegistrationType(row.type))
-      // Stamped with the commit time, so a job's age (and the registration latency metric) counts from the click.
-      .map((row) => ({ name: row.type, data: registrationJobData(row), opts: { jobId: row.id, timestamp: row.createdAt.getTime() } }));
-    if (jobs.length > 0) await queue.addBulk(jobs);
+    const registrations = rows.filter((row) => isRegistrationType(row.type));
+    if (registrations.length === 0) return;
+    const spans = registrations.map((row) =>
+      row.traceparent === null
+        ? undefined
+        : startSpan(
+            `send ${REGISTRATIONS_QUEUE}`,
+            { kind: SpanKind.PRODUCER, attributes: { 'messaging.destination.name': REGISTRATIONS_QUEUE, 'messaging.message.id': row.id } },
+            contextOf(row.traceparent),
+          ),
+    );
+    // One row (the usual pass, right after a commit): BullMQ's Redis calls are its span's children.
+    const only = spans.length === 1 && spans[0] ? parentOf(spans[0]) : undefined;
+    try {
+      await withParent(only, () =>
+        queue.addBulk(
+          registrations.map((row, index) => {
+            const span = spans[index];
+            return {
+              name: row.type,
+              data: registrationJobData(row, span && traceparentOf(span)),
+              // Stamped with the commit time, so a job's age (and the registration latency metric) counts from the click.
+              opts: { jobId: row.id, timestamp: row.createdAt.getTime() },
+            };
+          }),
+        ),
+      );
+    } catch (error) {
+      for (const span of spans) if (span) spanFailed(span, error);
+      throw error;
+    } finally {
+      for (const span of spans) span?.end();
+    }
   };
 }
 
@@ -345,7 +399,12 @@ export function registrationProcessor(deps: RegistrationDeps): (name: string, da
     const parsed = jobData.safeParse(data);
     if (!parsed.success) throw new UnrecoverableError('registration job data is malformed');
     const { registrationId, requestId } = parsed.data;
-    const meta: EventMeta = requestId === undefined ? {} : { requestId };
+    // The job's span (tracing on): the hub's push of these events continues its trace.
+    const traceparent = activeTraceparent();
+    const meta: EventMeta = {
+      ...(requestId === undefined ? {} : { requestId }),
+      ...(traceparent === undefined ? {} : { traceparent }),
+    };
     if (!isRegistrationType(name)) throw new UnrecoverableError(`no handler for job ${name}`);
     switch (name) {
       case 'user.registered':
@@ -393,6 +452,22 @@ function jobFields(job: Job<RegistrationJobData>): Record<string, unknown> {
   return { jobId: job.id, job: job.name, ...(data.success ? data.data : {}) };
 }
 
+/** One failed attempt, as the job's log keeps it for the Operations page. */
+export interface AttemptRecord {
+  attempt: number;
+  at: string;
+  code: string;
+}
+
+function attemptRecord(job: Job, error: Error): string {
+  const record: AttemptRecord = {
+    attempt: job.attemptsMade,
+    at: new Date(job.finishedOn ?? Date.now()).toISOString(),
+    code: errorCode(error),
+  };
+  return JSON.stringify(record);
+}
+
 export function startRegistrationWorker(options: {
   connection: Redis;
   prefix: string;
@@ -411,13 +486,34 @@ export function startRegistrationWorker(options: {
     REGISTRATIONS_QUEUE,
     async (job: Job<RegistrationJobData>) => {
       try {
-        const scope = { requestId: jobData.safeParse(job.data).data?.requestId, jobId: job.id };
-        return await workScope.run(scope, () => withinTime(jobTimeoutMs, handle(job.name, job.data)));
+        const data = jobData.safeParse(job.data).data;
+        const scope = { requestId: data?.requestId, jobId: job.id };
+        const run = () => withinTime(jobTimeoutMs, handle(job.name, job.data));
+        // A traced registration's job runs as a span continuing its delivery's.
+        const traced = data?.traceparent;
+        return await workScope.run(scope, () =>
+          traced === undefined
+            ? run()
+            : inSpan(
+                `process ${REGISTRATIONS_QUEUE}`,
+                {
+                  kind: SpanKind.CONSUMER,
+                  attributes: {
+                    'messaging.destination.name': REGISTRATIONS_QUEUE,
+                    'messaging.message.id': job.id ?? '',
+                    'messaging.operation.name': job.name,
+                    'phos.job.attempt': job.attemptsMade + 1,
+                  },
+                },
+                contextOf(traced),
+                run,
+              ),
+        );
       } catch (error) {
         // BullMQ keeps the message and stack in Redis; a query error's would carry the patient's data.
-        throw redactedError(error, (message) =>
-          error instanceof UnrecoverableError ? new UnrecoverableError(message) : new Error(message),
-        );
+        // Data the database refuses fails the same way every time: it goes to the Admins' failed list at once.
+        const unrecoverable = error instanceof UnrecoverableError || isRefusedByDatabase(error);
+        throw redactedError(error, (message) => (unrecoverable ? new UnrecoverableError(message) : new Error(message)));
       }
     },
     { connection, prefix, concurrency, ...registrationLocks, maxStalledCount: ATTEMPTS, ...options.stalled },
@@ -430,6 +526,10 @@ export function startRegistrationWorker(options: {
     // finishedOn is set only when BullMQ gives up on the job (no retry left, or unrecoverable).
     if (job && job.finishedOn === undefined) deps.log.warn(fields, 'registration job failed; it will be retried');
     else deps.log.error(fields, 'registration job failed for good');
+    // The Operations page's attempt history: when each attempt failed, and how (no data of the registrant's).
+    job
+      ?.log(attemptRecord(job, error))
+      .catch((logError: unknown) => deps.log.warn({ err: logError, jobId: job.id }, 'could not log a failed attempt'));
   });
   worker.on('stalled', (jobId) => deps.log.warn({ jobId }, 'registration job stalled (its worker died or froze); it runs again'));
   (options.errors ?? createErrorReporter(deps.log)).watch(worker, 'registration worker');

@@ -1,11 +1,9 @@
 import type { Job, Queue, Worker } from 'bullmq';
-import { sql } from 'drizzle-orm';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Db } from '../db/client.js';
 import { headEventId } from '../events/log.js';
-import { eventConsumers, eventLog } from '../events/schema.js';
 import type { RegistrationJobData, RegistrationOutcome } from '../jobs/registrations.js';
-import { outbox } from '../outbox/schema.js';
+import { jobStates, readConsumerLag, readOutboxBacklog, type OutboxBacklog } from './pipeline.js';
 
 /** What a scrape reads from this process: its database, its queues and its open streams. */
 export interface MetricsSources {
@@ -26,9 +24,6 @@ export interface Metrics {
   scrape(): Promise<string>;
   contentType: string;
 }
-
-/** The job states a scrape counts, per queue. */
-const jobStates = ['waiting', 'active', 'delayed', 'failed'] as const;
 
 /** Outcomes that made or queued a patient: their time from commit to done is the registration's latency. */
 const arrivals = new Set<RegistrationOutcome>(['patient-created', 'patient-queued']);
@@ -67,22 +62,14 @@ export function createMetrics(sources: MetricsSources): Metrics {
   });
 
   /** The outbox's backlog, read once per scrape for both of its gauges. */
-  let backlog: Promise<{ unsent: number; age: number | null } | undefined> | null = null;
-  const readBacklog = () =>
-    (backlog ??= db
-      .select({
-        unsent: sql<number>`count(*)::int`,
-        age: sql<number | null>`extract(epoch from now() - min(${outbox.createdAt}))::float8`,
-      })
-      .from(outbox)
-      .where(sql`${outbox.sentAt} is null`)
-      .then(([row]) => row));
+  let backlog: Promise<OutboxBacklog> | null = null;
+  const readBacklog = () => (backlog ??= readOutboxBacklog(db));
   new Gauge({
     name: 'phos_outbox_unsent',
     help: 'Outbox rows committed and not yet handed to the job queue',
     registers: [registry],
     async collect() {
-      this.set((await readBacklog())?.unsent ?? 0);
+      this.set((await readBacklog()).unsent);
     },
   });
   new Gauge({
@@ -90,7 +77,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
     help: 'Age of the oldest outbox row not yet handed to the job queue (0 when none)',
     registers: [registry],
     async collect() {
-      this.set((await readBacklog())?.age ?? 0);
+      this.set((await readBacklog()).oldestAgeSeconds);
     },
   });
 
@@ -138,19 +125,9 @@ export function createMetrics(sources: MetricsSources): Metrics {
     labelNames: ['consumer'],
     registers: [registry],
     async collect() {
-      const head = await headEventId(db);
-      const consumers = await db
-        .select({
-          name: eventConsumers.name,
-          lastId: eventConsumers.lastId,
-          age: sql<
-            number | null
-          >`(select extract(epoch from now() - ${eventLog.occurredAt})::float8 from ${eventLog} where ${eventLog.id} = ${eventConsumers.lastId} + 1)`,
-        })
-        .from(eventConsumers);
-      for (const consumer of consumers) {
-        consumerLag.set({ consumer: consumer.name }, Number(head - consumer.lastId));
-        this.set({ consumer: consumer.name }, consumer.lastId < head ? (consumer.age ?? 0) : 0);
+      for (const consumer of (await readConsumerLag(db)).consumers) {
+        consumerLag.set({ consumer: consumer.name }, consumer.lagEvents);
+        this.set({ consumer: consumer.name }, consumer.lagSeconds);
       }
     },
   });

@@ -2,13 +2,15 @@ import { inArray } from 'drizzle-orm';
 import { integrationEvents, type IntegrationEventType } from '@phos/shared';
 import type { z } from 'zod';
 import type { Db } from '../db/client.js';
+import { activeTraceparent } from '../trace-context.js';
 import { outbox } from './schema.js';
 
 type Payload<T extends IntegrationEventType> = z.input<(typeof integrationEvents)[T]['schema']>;
 
 /**
  * Writes an integration event in the caller's transaction; the relay delivers it after commit.
- * `requestId` is the request that caused it (null for none, as at bootstrap): its job carries it.
+ * `requestId` is the request that caused it (null for none, as at bootstrap): its job carries it,
+ * as it does the trace context the row is written in.
  */
 export async function writeOutbox<T extends IntegrationEventType>(
   tx: Db,
@@ -18,7 +20,7 @@ export async function writeOutbox<T extends IntegrationEventType>(
 ): Promise<string> {
   const [row] = await tx
     .insert(outbox)
-    .values({ type, version: integrationEvents[type].version, payload, requestId })
+    .values({ type, version: integrationEvents[type].version, payload, requestId, traceparent: activeTraceparent() ?? null })
     .returning({ id: outbox.id });
   if (!row) throw new Error('outbox insert returned no row');
   return row.id;

@@ -5,6 +5,7 @@ import type { AuditActor } from '../audit/audit.js';
 import type { Db } from '../db/client.js';
 import type { Services } from '../services.js';
 import type { EventMeta } from '../events/meta.js';
+import { activeTraceparent } from '../trace-context.js';
 
 /** Writes the session cookie; the HTTP adapter implements it, tests record what was set. */
 export interface SessionCookie {
@@ -49,6 +50,8 @@ export function createContextInner(options: {
   ip?: string | null;
 }): Context {
   const requestId = options.requestId ?? randomUUID();
+  // Tracing on: the request's span, so the pushes of the events it appends continue its trace.
+  const traceparent = activeTraceparent();
   return {
     db: options.services.db,
     services: options.services,
@@ -58,7 +61,7 @@ export function createContextInner(options: {
     sessionCookie: options.sessionCookie ?? noCookie,
     log: options.services.log.child({ requestId }),
     requestId,
-    eventMeta: { requestId },
+    eventMeta: traceparent === undefined ? { requestId } : { requestId, traceparent },
     ip: options.ip ?? null,
   };
 }

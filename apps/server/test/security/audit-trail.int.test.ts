@@ -24,6 +24,7 @@ interface Fixture {
   entry: QueueEntry;
   planId: string;
   secondPlanId: string;
+  failedRegistrationId: string;
 }
 
 interface HealthDataCase {
@@ -172,7 +173,36 @@ const healthData: Record<string, HealthDataCase> = {
     detail: (fx) => ({ patientId: fx.patientId }),
   },
   'audit.export': { as: 'admin', call: (caller) => caller.audit.export({}), patients: () => [] },
+  // Failed registrations have no patient yet: the rows name the registrations in their detail.
+  'ops.pipeline': { as: 'admin', call: (caller) => caller.ops.pipeline(), patients: () => [] },
+  'ops.retryRegistration': {
+    as: 'admin',
+    before: async (fx) => {
+      fx.failedRegistrationId = await failedRegistration();
+    },
+    call: (caller, fx) => caller.ops.retryRegistration({ registrationId: fx.failedRegistrationId }),
+    patients: () => [],
+    detail: (fx) => ({ registrationIds: fx.failedRegistrationId, count: 1 }),
+  },
+  'ops.retryAllRegistrations': { as: 'admin', call: (caller) => caller.ops.retryAllRegistrations(), patients: () => [] },
+  'ops.discardRegistration': {
+    as: 'admin',
+    before: async (fx) => {
+      fx.failedRegistrationId = await failedRegistration();
+    },
+    call: (caller, fx) => caller.ops.discardRegistration({ registrationId: fx.failedRegistrationId, reason: 'a test of the audit trail' }),
+    patients: () => [],
+    detail: (fx) => ({ registrationIds: fx.failedRegistrationId, count: 1 }),
+  },
 };
+
+/** A registration job that fails for good at once: it names no outbox row. */
+async function failedRegistration(): Promise<string> {
+  const registrationId = randomUUID();
+  await phos.queue.add('user.registered', { registrationId }, { jobId: registrationId });
+  await eventually(async () => (await phos.queue.getJobState(registrationId)) === 'failed');
+  return registrationId;
+}
 
 /**
  * Procedures that read or change no health data: sign-in and session plumbing (which records its

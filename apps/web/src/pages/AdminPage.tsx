@@ -64,6 +64,9 @@ export function AdminPage() {
           <Anchor component={Link} to="/admin/audit" size="sm">
             Audit trail
           </Anchor>
+          <Anchor component={Link} to="/admin/operations" size="sm">
+            Operations
+          </Anchor>
           <Anchor component={Link} to="/dashboard" size="sm">
             Patient queue
           </Anchor>
