@@ -27,6 +27,8 @@ const serverModules = {
   notifications: ['db', 'events', 'kernel'],
   audit: ['db', 'redis', 'env', 'kernel'],
   jobs: ['db', 'redis', 'outbox', 'events', 'identity', 'patients', 'queue', 'notifications', 'kernel'],
+  // FHIR R4: maps the domains' tables to resources and reads them for a session or a system client.
+  fhir: ['db', 'identity', 'patients', 'queue', 'care-plans', 'audit', 'kernel'],
   // Metrics read the pipeline (outbox, queues, event consumers) and time requests; nothing imports
   // ops but the edges that serve it.
   ops: ['db', 'outbox', 'events', 'jobs', 'kernel'],
@@ -34,7 +36,7 @@ const serverModules = {
   services: ['db', 'events', 'identity', 'queue', 'ops', 'trpc', 'kernel'],
   trpc: ['db', 'events', 'identity', 'patients', 'queue', 'care-plans', 'notifications', 'audit', 'ops', 'services', 'kernel'],
   app: ['db', 'redis', 'outbox', 'events', 'identity', 'queue', 'jobs', 'ops', 'trpc', 'services', 'kernel'],
-  http: ['app', 'trpc', 'identity', 'ops', 'env', 'kernel'],
+  http: ['app', 'trpc', 'identity', 'fhir', 'ops', 'env', 'kernel'],
   entry: ['app', 'http', 'identity', 'patients', 'ops', 'env', 'kernel'],
 };
 /** The modules that are single files at the root of src/ (the plugin's elements are folders). */

@@ -113,8 +113,16 @@ export function wantsPrettyLogs(format: LogFormat, where: { terminal: boolean; c
   return where.terminal && !where.ci;
 }
 
+/**
+ * A request as its log lines show it: method, path and the client's address. Never the query
+ * string: a FHIR search by GET carries names and dates of birth there.
+ */
+export function requestSerializer(request: { method?: string; url?: string; host?: string; ip?: string }) {
+  return { method: request.method, url: request.url?.split('?', 1)[0], host: request.host, remoteAddress: request.ip };
+}
+
 export function createLogger(options: LoggerOptions, pretty = false): Logger {
-  const serializers = { err: errorSerializer, error: errorSerializer };
+  const serializers = { err: errorSerializer, error: errorSerializer, req: requestSerializer };
   if (!pretty) return pino({ ...options, serializers });
   // pino-pretty runs in pino's transport thread, off the event loop.
   const readable = { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' };

@@ -24,6 +24,7 @@ import {
   type HttpLimits,
 } from './hardening.js';
 import { registerCompression } from './compression.js';
+import { registerFhirRoutes } from './fhir.js';
 import { serveEventStreams } from './eventStreams.js';
 import { mountQueuesBoard } from './queuesBoard.js';
 import { refuseBatchedAuthMutations } from './signInBatching.js';
@@ -172,6 +173,8 @@ export async function buildHttpServer({
       return token ? ((await resolveSessionOf(token, false))?.user ?? null) : null;
     },
   });
+
+  await registerFhirRoutes(app, { services: phos.services, log });
 
   app.get('/healthz', () => ({ status: 'ok' }));
   if (metricsToken !== undefined) {
