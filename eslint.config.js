@@ -26,9 +26,10 @@ const serverModules = {
   'care-plans': ['db', 'kernel'],
   notifications: ['db', 'events', 'kernel'],
   audit: ['db', 'redis', 'env', 'kernel'],
-  jobs: ['db', 'redis', 'outbox', 'events', 'identity', 'patients', 'queue', 'notifications', 'kernel'],
+  // fhir: the bulk export worker (jobs/exports.ts) runs fhir/export.ts.
+  jobs: ['db', 'redis', 'outbox', 'events', 'identity', 'patients', 'queue', 'notifications', 'fhir', 'kernel'],
   // FHIR R4: maps the domains' tables to resources and reads them for a session or a system client.
-  fhir: ['db', 'identity', 'patients', 'queue', 'care-plans', 'audit', 'kernel'],
+  fhir: ['db', 'outbox', 'events', 'identity', 'patients', 'queue', 'care-plans', 'audit', 'kernel'],
   // Metrics read the pipeline (outbox, queues, event consumers) and time requests; nothing imports
   // ops but the edges that serve it.
   ops: ['db', 'outbox', 'events', 'jobs', 'kernel'],

@@ -9,6 +9,7 @@ import { ensureFirstAdmin } from './identity/bootstrap.js';
 import { closePasswordScorer } from './identity/passwordPolicy.js';
 import { createSignInGuard, type SignInLimits } from './identity/throttle.js';
 import { startWorkers, type Workers } from './jobs/index.js';
+import { createFhirExportsQueue, enqueueFhirExport } from './jobs/exports.js';
 import type { Notifier } from './jobs/notifier.js';
 import { createRegistrationsQueue, deliverRegistrations, type RegistrationJobData } from './jobs/registrations.js';
 import { defaultSessionPolicy, type SessionPolicy } from './identity/sessions.js';
@@ -67,6 +68,8 @@ export interface Phos {
    */
   workerDatabase: Database;
   queue: Queue<RegistrationJobData>;
+  /** Queues a FHIR bulk export's job (its `fhir_exports` row is already written). */
+  startFhirExport(exportId: string): Promise<void>;
   relay: Relay;
   hub: EventHub;
   worker: Worker<RegistrationJobData> | undefined;
@@ -236,6 +239,9 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
     const queue = createRegistrationsQueue(producer, config.prefix);
     errors.watch(queue, 'registrations queue');
     shutdown.add('registrations queue', () => queue.close());
+    const fhirExports = createFhirExportsQueue(producer, config.prefix);
+    errors.watch(fhirExports, 'fhir exports queue');
+    shutdown.add('fhir exports queue', () => fhirExports.close());
 
     const publisher = connectBlocking(redisTarget);
     errors.watchConnection(publisher, 'publisher connection');
@@ -351,6 +357,7 @@ export async function startPhos(config: PhosConfig): Promise<Phos> {
       database,
       workerDatabase,
       queue,
+      startFhirExport: (exportId) => enqueueFhirExport(fhirExports, exportId),
       relay,
       hub,
       worker,

@@ -154,7 +154,8 @@ describe('a job that fails on a database error', () => {
 });
 
 describe('the registration reconciler', () => {
-  it('re-delivers a sent registration whose job Redis lost, and it becomes exactly one patient', async () => {
+  // Its own Phos, a paused worker and a reconcile pass: once took 60 s on a loaded machine.
+  it('re-delivers a sent registration whose job Redis lost, and it becomes exactly one patient', { timeout: 90_000 }, async () => {
     const capture = capturingLogger();
     const phos = await startPhos({ log: capture.log, reconcileIntervalMs: 300, reconcileGraceMs: 0 });
     const worker = phos.worker!;

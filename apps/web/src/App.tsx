@@ -17,6 +17,7 @@ import { useTRPC } from './trpc';
 // the queue table. boot.ts starts loading the page of the address the app opens at.
 const AccountPage = lazy(() => import('./pages/AccountPage').then((module) => ({ default: module.AccountPage })));
 const AdminAccountsPage = lazy(() => import('./pages/AdminAccountsPage').then((module) => ({ default: module.AdminAccountsPage })));
+const AdminApiClientsPage = lazy(() => import('./pages/AdminApiClientsPage').then((module) => ({ default: module.AdminApiClientsPage })));
 const AdminAuditPage = lazy(() => import('./pages/AdminAuditPage').then((module) => ({ default: module.AdminAuditPage })));
 const AdminOperationsPage = lazy(() => import('./pages/AdminOperationsPage').then((module) => ({ default: module.AdminOperationsPage })));
 const AdminPage = lazy(() => import('./pages/AdminPage').then((module) => ({ default: module.AdminPage })));
@@ -69,6 +70,7 @@ export function App() {
                   path="/admin/accounts"
                   element={<RequireRole roles={['Admin']}>{(user) => <AdminAccountsPage user={user} />}</RequireRole>}
                 />
+                <Route path="/admin/api-clients" element={<RequireRole roles={['Admin']}>{() => <AdminApiClientsPage />}</RequireRole>} />
                 <Route path="/admin/audit" element={<RequireRole roles={['Admin']}>{() => <AdminAuditPage />}</RequireRole>} />
                 <Route path="/admin/operations" element={<RequireRole roles={['Admin']}>{() => <AdminOperationsPage />}</RequireRole>} />
                 <Route path="*" element={<NotFoundPage />} />

@@ -33,9 +33,27 @@ export const walkInRegisteredV1 = z.object({
 });
 export type WalkInRegisteredV1 = z.infer<typeof walkInRegisteredV1>;
 
+/**
+ * Another system (an EHR, a referral service) sent a Patient over FHIR: a new record, not an
+ * arrival. Its identity is the sender's word, not staff's: the record starts unverified.
+ */
+export const patientSubmittedV1 = z.object({
+  firstName: z.string(),
+  lastName: z.string(),
+  dateOfBirth: dateOfBirthSchema,
+  email: z.string().nullable(),
+  phone: z.string().nullable(),
+  /** The sender's own identifier for the patient, if it gave one. */
+  identifier: z.object({ system: z.string(), value: z.string() }).nullable(),
+  apiClientId: uuidSchema,
+  submittedAt: z.iso.datetime({ offset: true }),
+});
+export type PatientSubmittedV1 = z.infer<typeof patientSubmittedV1>;
+
 export const integrationEvents = {
   'user.registered': { version: 1, schema: userRegisteredV1 },
   'walk_in.registered': { version: 1, schema: walkInRegisteredV1 },
+  'patient.submitted': { version: 1, schema: patientSubmittedV1 },
 } as const;
 export type IntegrationEventType = keyof typeof integrationEvents;
 

@@ -1,3 +1,4 @@
+export * from './apiClients.js';
 export * from './audit.js';
 export * from './auth.js';
 export * from './care-plans.js';

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { uuidSchema } from './fields.js';
 
-/** How a registration came in: the person signed up themselves, or staff registered a walk-in. */
-export const registrationKinds = ['self', 'walk_in'] as const;
+/** How a registration came in: the person signed up themselves, staff registered a walk-in, or another system sent it over FHIR. */
+export const registrationKinds = ['self', 'walk_in', 'fhir'] as const;
 export type RegistrationKind = (typeof registrationKinds)[number];
 
 /** A registration whose job BullMQ gave up on: it waits for an Admin to retry or discard it. */

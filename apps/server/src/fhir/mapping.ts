@@ -49,7 +49,8 @@ export function reference<T extends Referable['resourceType']>(
   return display ? { reference: `${type}/${id}`, display } : { reference: `${type}/${id}` };
 }
 
-export function toPatient(row: PatientRow): Patient {
+/** A Patient; `sentAs` is the identifier the system that sent it over FHIR gave it, if any. */
+export function toPatient(row: PatientRow, sentAs: { system: string; value: string } | null = null): Patient {
   const telecom = [
     ...(row.email ? [{ system: 'email' as const, value: row.email }] : []),
     ...(row.phone ? [{ system: 'phone' as const, value: row.phone }] : []),
@@ -58,7 +59,7 @@ export function toPatient(row: PatientRow): Patient {
     resourceType: 'Patient',
     id: row.id,
     meta: { lastUpdated: iso(row.identityVerifiedAt ?? row.createdAt) },
-    identifier: [{ use: 'usual', system: PATIENT_ID_SYSTEM, value: row.id }],
+    identifier: [{ use: 'usual', system: PATIENT_ID_SYSTEM, value: row.id }, ...(sentAs ? [{ use: 'secondary' as const, ...sentAs }] : [])],
     active: true,
     name: [{ use: 'official', family: row.lastName, given: [row.firstName], text: `${row.firstName} ${row.lastName}` }],
     birthDate: row.dateOfBirth,

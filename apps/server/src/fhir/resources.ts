@@ -23,6 +23,7 @@ import {
   type CarePlanRow,
 } from './mapping.js';
 import { badParameter, notFound } from './outcome.js';
+import { fhirSubmissions } from './schema.js';
 import { anyOf, checkParameters, isId, paging, parseDate, referencedId, single, type DateRange, type SearchParams } from './search.js';
 
 export const resourceTypes = [
@@ -125,6 +126,12 @@ function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (match) => `\\${match}`);
 }
 
+/** Patients another system sent with this identifier (any system when `system` is empty). */
+function sentWith(system: string, value: string): SQL {
+  const sameSystem = system === '' ? sql`true` : eq(fhirSubmissions.identifierSystem, system);
+  return sql`${patients.registrationId} in (select ${fhirSubmissions.registrationId} from ${fhirSubmissions} where ${fhirSubmissions.identifierValue} = ${value} and ${sameSystem})`;
+}
+
 async function patientSearch(db: Db, params: SearchParams, restriction: Restriction, count_: number, offset: number) {
   const where: SQL[] = idCondition(patients.id, params);
   if (restriction.patientId) where.push(eq(patients.id, restriction.patientId));
@@ -133,11 +140,12 @@ async function patientSearch(db: Db, params: SearchParams, restriction: Restrict
       const bar = option.indexOf('|');
       const system = bar === -1 ? '' : option.slice(0, bar);
       const value = option.slice(bar + 1);
-      if (system !== '' && system !== PATIENT_ID_SYSTEM) return null;
-      return isId(value) ? value : null;
+      // Phos's own id, or the identifier the system that sent the patient gave it.
+      const own = (system === '' || system === PATIENT_ID_SYSTEM) && isId(value) ? eq(patients.id, value) : undefined;
+      const sent = system !== PATIENT_ID_SYSTEM && value !== '' ? sentWith(system, value) : undefined;
+      return or(own, sent) ?? sql`false`;
     });
-    const valid = ids.filter((id): id is string => id !== null);
-    where.push(valid.length === 0 ? sql`false` : inArray(patients.id, valid));
+    where.push(or(...ids) ?? sql`false`);
   }
   for (const [name, values] of params) {
     if (!name.startsWith('name')) continue;
@@ -175,10 +183,21 @@ async function patientSearch(db: Db, params: SearchParams, restriction: Restrict
   }
   const filter = and(...where);
   const [rows, [total]] = await Promise.all([
-    db.select().from(patients).where(filter).orderBy(asc(patients.registeredAt), asc(patients.id)).limit(count_).offset(offset),
+    db
+      .select({ patient: patients, system: fhirSubmissions.identifierSystem, value: fhirSubmissions.identifierValue })
+      .from(patients)
+      .leftJoin(fhirSubmissions, eq(fhirSubmissions.registrationId, patients.registrationId))
+      .where(filter)
+      .orderBy(asc(patients.registeredAt), asc(patients.id))
+      .limit(count_)
+      .offset(offset),
     db.select({ n: count() }).from(patients).where(filter),
   ]);
-  return { resources: rows.map(toPatient), total: total?.n ?? 0, patientIds: rows.map((row) => row.id) };
+  return {
+    resources: rows.map(({ patient, system, value }) => toPatient(patient, system !== null && value !== null ? { system, value } : null)),
+    total: total?.n ?? 0,
+    patientIds: rows.map((row) => row.patient.id),
+  };
 }
 
 async function transitionsOf(db: Db, entryIds: readonly string[]) {
@@ -237,7 +256,7 @@ async function encounterSearch(db: Db, params: SearchParams, restriction: Restri
   for (const value of include) if (value !== 'Encounter:patient') throw badParameter(`_include supports 'Encounter:patient' only`);
   if (include.length > 0 && rows.length > 0) {
     const ids = [...new Set(rows.map((row) => row.patientId))];
-    included = (await db.select().from(patients).where(inArray(patients.id, ids))).map(toPatient);
+    included = (await db.select().from(patients).where(inArray(patients.id, ids))).map((row) => toPatient(row));
   }
   return { resources, included, total: total?.n ?? 0, patientIds: [...new Set(rows.map((row) => row.patientId))] };
 }

@@ -25,6 +25,7 @@ import {
 } from './hardening.js';
 import { registerCompression } from './compression.js';
 import { registerFhirRoutes } from './fhir.js';
+import { registerFhirExportRoutes } from './fhirExport.js';
 import { serveEventStreams } from './eventStreams.js';
 import { mountQueuesBoard } from './queuesBoard.js';
 import { refuseBatchedAuthMutations } from './signInBatching.js';
@@ -175,6 +176,7 @@ export async function buildHttpServer({
   });
 
   await registerFhirRoutes(app, { services: phos.services, log });
+  registerFhirExportRoutes(app, { services: phos.services, log, startExport: (exportId) => phos.startFhirExport(exportId) });
 
   app.get('/healthz', () => ({ status: 'ok' }));
   if (metricsToken !== undefined) {

@@ -36,3 +36,29 @@ export const sessions = pgTable(
   },
   (t) => [index('sessions_user_id_idx').on(t.userId), index('sessions_idle_expires_idx').on(t.idleExpiresAt)],
 );
+
+/** A system (machine) client of the FHIR API: an Admin creates it and sees its token once. */
+export const apiClients = pgTable(
+  'api_clients',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    /** sha256 of the bearer token, as for sessions: a database leak does not leak a working token. */
+    tokenHash: text('token_hash').notNull(),
+    /** `phos_` and a few characters, so an Admin can tell which token a system holds. */
+    tokenPrefix: text('token_prefix').notNull(),
+    /** SMART v2 system scopes, stored in their v2 spelling (`system/Patient.rs`). */
+    scopes: text('scopes').array().notNull(),
+    createdBy: uuid('created_by')
+      .notNull()
+      .references(() => users.id),
+    createdAt: timestamp('created_at', { withTimezone: true, mode: 'date' }).notNull().defaultNow(),
+    /** Null: until revoked. */
+    expiresAt: timestamp('expires_at', { withTimezone: true, mode: 'date' }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true, mode: 'date' }),
+    revokedBy: uuid('revoked_by').references(() => users.id),
+    /** Written at most once a minute per client, however busy it is. */
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true, mode: 'date' }),
+  },
+  (t) => [uniqueIndex('api_clients_token_hash_key').on(t.tokenHash)],
+);

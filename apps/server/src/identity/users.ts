@@ -96,6 +96,15 @@ export async function findUserById(db: Db, id: string): Promise<User | undefined
   return row ? toUser(row) : undefined;
 }
 
+/** The user with this id while the account is enabled: what work a user started earlier checks before it runs. */
+export async function findActiveUserById(db: Db, id: string): Promise<User | undefined> {
+  const [row] = await db
+    .select(userColumns)
+    .from(users)
+    .where(and(eq(users.id, id), isNull(users.disabledAt)));
+  return row ? toUser(row) : undefined;
+}
+
 /**
  * One answer for an unknown email and a wrong password, in about the same time. Only the right
  * password learns that the account is disabled: a guesser cannot tell disabled accounts apart.

@@ -7,6 +7,7 @@ import type { ErrorReporter } from '../logging.js';
 import type { UnreadableEvents } from '../events/unreadable.js';
 import { connectBlocking, type RedisTarget } from '../redis/connection.js';
 import { createShutdown } from '../shutdown.js';
+import { closeFhirExportsWorker, createFhirExportsQueue, scheduleExportSweep, startFhirExportsWorker } from './exports.js';
 import { startNotifier, type Notifier } from './notifier.js';
 import { closeOverdueWorker, createOverdueQueue, scheduleOverdueSweep, startOverdueWorker } from './overdue.js';
 import { closeReconcileWorker, createReconcileQueue, scheduleReconcile, startReconcileWorker } from './reconciler.js';
@@ -39,6 +40,8 @@ export interface WorkersOptions {
   overdueSweepIntervalMs?: number | undefined;
   reconcileIntervalMs?: number | undefined;
   reconcileGraceMs?: number | undefined;
+  /** How often a worker deletes expired FHIR exports (5 minutes when unset). */
+  exportSweepIntervalMs?: number | undefined;
 }
 
 export interface Workers {
@@ -139,9 +142,18 @@ export async function startWorkers(options: WorkersOptions): Promise<Workers> {
       closeReconcileWorker,
     );
 
+    const exportsQueue = createFhirExportsQueue(producer, prefix);
+    errors.watch(exportsQueue, 'fhir exports queue');
+    shutdown.add('fhir exports queue', () => exportsQueue.close());
+    await scheduleExportSweep(exportsQueue, options.exportSweepIntervalMs ?? 5 * 60_000);
+    track(
+      startFhirExportsWorker({ connection: connect(), prefix, errors, queue: exportsQueue, deps: { db, log } }),
+      closeFhirExportsWorker,
+    );
+
     return {
       registrations,
-      queues: [sessionsQueue, overdueQueue, reconcileQueue],
+      queues: [sessionsQueue, overdueQueue, reconcileQueue, exportsQueue],
       notifier,
       stopTakingJobs() {
         for (const worker of bullWorkers) void worker.close().catch(() => undefined);

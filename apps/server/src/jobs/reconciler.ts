@@ -46,8 +46,8 @@ export async function scheduleReconcile(queue: Queue, everyMs: number): Promise<
 
 /**
  * Registrations the relay sent that have not had their result: a self-registered Patient with no
- * patient, a walk-in with no patient and no queue entry of its own (or, naming an existing
- * patient, with that patient not in the queue).
+ * patient, a FHIR submission with no patient, a walk-in with no patient and no queue entry of its
+ * own (or, naming an existing patient, with that patient not in the queue).
  */
 async function unfinishedRegistrations(db: Db, sentBefore: Date, limit: number) {
   const hasOwnEntry = db
@@ -83,6 +83,7 @@ async function unfinishedRegistrations(db: Db, sentBefore: Date, limit: number) 
         notExists(hasOwnEntry),
         or(
           and(eq(outbox.type, 'user.registered'), sql`${outbox.payload}->>'role' = 'Patient'`, notExists(userPatient)),
+          and(eq(outbox.type, 'patient.submitted'), notExists(walkInPatient)),
           and(
             eq(outbox.type, 'walk_in.registered'),
             notExists(walkInPatient),

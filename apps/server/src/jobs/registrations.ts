@@ -13,6 +13,7 @@ import type { OutboxRow } from '../outbox/relay.js';
 import { displayName, findUserById } from '../identity/users.js';
 import {
   createPatientFromRegistration,
+  createSubmittedPatient,
   createWalkInPatients,
   findPatient,
   type PatientRow,
@@ -35,7 +36,7 @@ import {
 export const REGISTRATIONS_QUEUE = 'registrations';
 
 /** Outbox event types this queue handles; each becomes a job of that name. */
-export const registrationTypes = ['user.registered', 'walk_in.registered'] as const;
+export const registrationTypes = ['user.registered', 'walk_in.registered', 'patient.submitted'] as const;
 type RegistrationType = (typeof registrationTypes)[number];
 
 function isRegistrationType(type: string): type is RegistrationType {
@@ -200,6 +201,17 @@ async function processUserRegistered(deps: RegistrationDeps, registrationId: str
   const created = await commitJob(deps, registrationId, meta, async (tx) => {
     const created = await createPatientFromRegistration(tx, { ...registration, dateOfBirth });
     return created ? queueNewPatient(tx, created, registrationId) : null;
+  });
+  return created ? 'patient-created' : 'already-processed';
+}
+
+/** A Patient another system sent over FHIR: a record (unverified), not an arrival. Safe to run any number of times. */
+async function processSubmittedPatient(deps: RegistrationDeps, registrationId: string, meta: EventMeta): Promise<RegistrationOutcome> {
+  const submitted = await readOutbox(deps.db, registrationId, 'patient.submitted');
+  if (!submitted) throw new UnrecoverableError(`submission ${registrationId} is not in the outbox`);
+  const created = await commitJob(deps, registrationId, meta, async (tx) => {
+    const patient = await createSubmittedPatient(tx, registrationId, submitted);
+    return patient ? patient.events : null;
   });
   return created ? 'patient-created' : 'already-processed';
 }
@@ -411,6 +423,8 @@ export function registrationProcessor(deps: RegistrationDeps): (name: string, da
         return processUserRegistered(deps, registrationId, meta);
       case 'walk_in.registered':
         return walkIn(registrationId, meta);
+      case 'patient.submitted':
+        return processSubmittedPatient(deps, registrationId, meta);
     }
   };
 }

@@ -25,6 +25,11 @@ export interface Metrics {
   contentType: string;
 }
 
+function registrationKind(jobName: string): string {
+  if (jobName === 'walk_in.registered') return 'walk_in';
+  return jobName === 'patient.submitted' ? 'fhir' : 'self';
+}
+
 /** Outcomes that made or queued a patient: their time from commit to done is the registration's latency. */
 const arrivals = new Set<RegistrationOutcome>(['patient-created', 'patient-queued']);
 
@@ -157,7 +162,7 @@ export function createMetrics(sources: MetricsSources): Metrics {
         jobs.inc({ outcome });
         // The relay stamps each job with its outbox row's commit time (`timestamp`).
         if (arrivals.has(outcome) && job.finishedOn !== undefined) {
-          latency.observe({ kind: job.name === 'walk_in.registered' ? 'walk_in' : 'self' }, (job.finishedOn - job.timestamp) / 1000);
+          latency.observe({ kind: registrationKind(job.name) }, (job.finishedOn - job.timestamp) / 1000);
         }
       });
       worker.on('failed', (job) => jobs.inc({ outcome: job && job.finishedOn === undefined ? 'failed' : 'failed_for_good' }));

@@ -59,6 +59,11 @@ function parseAttempt(line: string | undefined): AttemptRecord | null {
   }
 }
 
+function kindOf(jobName: string): FailedRegistration['kind'] {
+  if (jobName === 'walk_in.registered') return 'walk_in';
+  return jobName === 'patient.submitted' ? 'fhir' : 'self';
+}
+
 function isoOrNull(epochMs: number | undefined): string | null {
   return epochMs === undefined ? null : new Date(epochMs).toISOString();
 }
@@ -82,7 +87,7 @@ export function createOperations({ db, registrations, queues, log }: OperationsD
         const first = parseAttempt(firstLogs[index]?.logs[0]);
         return {
           registrationId: job.id ?? '',
-          kind: job.name === 'walk_in.registered' ? 'walk_in' : 'self',
+          kind: kindOf(job.name),
           patientName: row ? `${row.firstName ?? ''} ${row.lastName ?? ''}`.trim() : '(no registration of this id)',
           error: job.failedReason,
           attempts: job.attemptsMade,

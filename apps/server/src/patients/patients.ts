@@ -4,6 +4,7 @@ import {
   type DomainEvent,
   type Identity,
   type PatientMatch,
+  type PatientSubmittedV1,
   type StaffRef,
   type UserRegisteredV1,
   type WalkInInput,
@@ -84,6 +85,34 @@ export async function createPatientFromRegistration(
     patient: flagged,
     events: [{ type: 'patient.created', payload: { patientId: patient.id, userId: patient.userId } }],
   };
+}
+
+/**
+ * Creates the patient another system sent over FHIR, once per submission (unique on its
+ * registration). Its identity is the sender's word, so the record starts unverified; one that
+ * looks like an existing patient is flagged for staff, never merged.
+ */
+export async function createSubmittedPatient(tx: Db, registrationId: string, submitted: PatientSubmittedV1): Promise<Created | null> {
+  const [patient] = await tx
+    .insert(patients)
+    .values({
+      registrationId,
+      firstName: submitted.firstName,
+      lastName: submitted.lastName,
+      nameKey: nameKey(submitted.firstName, submitted.lastName),
+      dateOfBirth: submitted.dateOfBirth,
+      email: submitted.email,
+      phone: submitted.phone,
+      registeredAt: new Date(submitted.submittedAt),
+    })
+    .onConflictDoNothing({ target: patients.registrationId })
+    .returning();
+  if (!patient) return null;
+  const [match] = await findMatches(tx, patient, patient.id);
+  const flagged = match
+    ? ((await tx.update(patients).set({ possibleDuplicateOf: match.id }).where(eq(patients.id, patient.id)).returning())[0] ?? patient)
+    : patient;
+  return { patient: flagged, events: [{ type: 'patient.created', payload: { patientId: patient.id, userId: null } }] };
 }
 
 /** A walk-in to record: its registration, what the desk took down, and who took it. */

@@ -1,4 +1,5 @@
 import { adminRouter } from './routers/admin.js';
+import { apiClientsRouter } from './routers/api-clients.js';
 import { auditRouter } from './routers/audit.js';
 import { authRouter } from './routers/auth.js';
 import { carePlansRouter } from './routers/care-plans.js';
@@ -13,6 +14,8 @@ import { createCallerFactory, router } from './trpc.js';
 export const appRouter = router({
   auth: authRouter,
   admin: adminRouter,
+  /** System clients of the FHIR API, for Admins. */
+  apiClients: apiClientsRouter,
   queue: queueRouter,
   patients: patientsRouter,
   carePlans: carePlansRouter,

@@ -25,6 +25,12 @@ import { formatDateTime } from '../format';
 import { useSchemaForm } from '../forms';
 import { useTRPC } from '../trpc';
 
+const kindBadges: Record<FailedRegistration['kind'], { label: string; color: string }> = {
+  self: { label: 'Self', color: 'blue' },
+  walk_in: { label: 'Walk-in', color: 'grape' },
+  fhir: { label: 'FHIR', color: 'cyan' },
+};
+
 function seconds(value: number): string {
   return value < 1 ? 'under a second' : value < 120 ? `${Math.round(value)} s` : `${Math.round(value / 60)} min`;
 }
@@ -240,8 +246,8 @@ function FailedRegistrations({ status }: { status: PipelineStatus }) {
                         </Text>
                       </Table.Td>
                       <Table.Td>
-                        <Badge variant="light" color={entry.kind === 'walk_in' ? 'grape' : 'blue'}>
-                          {entry.kind === 'walk_in' ? 'Walk-in' : 'Self'}
+                        <Badge variant="light" color={kindBadges[entry.kind].color}>
+                          {kindBadges[entry.kind].label}
                         </Badge>
                       </Table.Td>
                       <Table.Td maw={320}>

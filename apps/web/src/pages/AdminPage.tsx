@@ -67,6 +67,9 @@ export function AdminPage() {
           <Anchor component={Link} to="/admin/operations" size="sm">
             Operations
           </Anchor>
+          <Anchor component={Link} to="/admin/api-clients" size="sm">
+            API clients
+          </Anchor>
           <Anchor component={Link} to="/dashboard" size="sm">
             Patient queue
           </Anchor>
