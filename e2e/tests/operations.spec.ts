@@ -95,7 +95,10 @@ test.describe('failed registrations on the Operations page', () => {
     if (phos && phos.exitCode === null) {
       const exited = new Promise((resolve) => phos?.once('exit', resolve));
       phos.kill('SIGTERM');
+      // Phos exits within its shutdown budget; should it not, it must not outlive the run.
+      const stuck = setTimeout(() => phos?.kill('SIGKILL'), 20_000);
       await exited;
+      clearTimeout(stuck);
     }
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     if (baseURL) await sql(`drop database if exists ${database} with (force)`, serverUrl);
